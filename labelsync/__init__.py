@@ -31,7 +31,11 @@ _EXPORTS = {
     "IntentDataset": "labelsync.data",
     "Trainer": "labelsync.training",
     "TrainConfig": "labelsync.training",
+    "Sweep": "labelsync.training",
     "Predictor": "labelsync.predict",
+    "evaluate_open_set": "labelsync.ood.evaluate",
+    "register_detector": "labelsync.ood",
+    "available_detectors": "labelsync.ood",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -43,10 +47,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from .descriptions import Descriptions, LabelDescriptions
     from .errors import LabelsyncError
     from .labels import LabelSet, normalize_label
+    from .ood import available_detectors, register_detector
+    from .ood.evaluate import evaluate_open_set
     from .predict import Predictor
     from .store.embedder import Embedder
     from .store.label_store import LabelStore
-    from .training import TrainConfig, Trainer
+    from .training import Sweep, TrainConfig, Trainer
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, ("__version__",))

@@ -93,3 +93,20 @@ def test_pack_descriptions_by_name_with_ragged_counts():
     assert matrix[1, 0].tolist() == [2.0] * 4 and matrix[2].abs().sum() == 0
     with pytest.raises(ValueError, match="one common width"):
         pack_description_embeddings(["a", "b"], {"a": np.ones((1, 3)), "b": np.ones((1, 4))})
+
+
+def test_per_sample_terms_are_zero_for_skipped_rows_and_average_to_the_mean():
+    embeddings, labels, descriptions, mask = _toy()
+    e = math.exp
+    loss0 = -math.log((e(1 / TAU) + e(0 / TAU)) / e(-1 / TAU))
+    more = torch.cat([embeddings, torch.randn(2, 2)])
+    more_labels = torch.cat([labels, torch.tensor([0, -100])])
+    is_oos = torch.tensor([False, False, True, False])
+    loss = TripletDescriptionLoss(TAU)
+    terms = loss(more, more_labels, descriptions, mask, is_oos, reduction="none")
+    assert terms.shape == (4,) and terms[0].item() == pytest.approx(loss0, rel=1e-6)
+    assert terms[2].item() == 0.0 and terms[3].item() == 0.0  # OOS and ignored rows
+    mean = loss(more, more_labels, descriptions, mask, is_oos)
+    assert terms[:2].mean().item() == pytest.approx(mean.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="reduction must be"):
+        loss(more, more_labels, descriptions, mask, reduction="sum")

@@ -47,6 +47,8 @@ def setup_logging(level: int) -> None:
 
     from .render import stderr_console
 
+    if int(os.environ.get("RANK", "0") or 0) > 0:  # under a launcher, only rank 0 narrates
+        level = max(level, logging.ERROR)
     handler = RichHandler(console=stderr_console(), show_path=False, rich_tracebacks=False)
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
     for noisy in ("httpx", "httpcore", "urllib3", "filelock", "sentence_transformers"):
@@ -62,6 +64,11 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    from .launch import cpu_relaunch_size, relaunch_with_torchrun
+
+    processes = cpu_relaunch_size()
+    if processes > 1:
+        sys.exit(relaunch_with_torchrun(processes, argv))
     _register_commands()
     try:
         # Not standalone: errors reach the handlers below; an Exit comes back as its code

@@ -27,6 +27,9 @@ TRAIN_EPILOG = """Examples:
   labelsync train data/tickets.csv --descriptions tickets.yaml --config train.yaml --out runs/t
 
   labelsync train mintrec --out runs/mintrec --resume     # after an interruption
+
+  accelerate launch --num_processes 2 -m labelsync train mintrec --data-dir data/MIntRec \
+      --out runs/ddp      # or: torchrun --nproc_per_node 2 -m labelsync train ...
 """
 
 DESCRIPTIONS_HELP = (
@@ -117,7 +120,15 @@ def train_command(
         False, "--allow-pickle", help="Allow .pkl feature files (can run code)."
     ),
     cpu: bool = typer.Option(False, "--cpu", help="Train on the CPU even when a GPU is present."),
-    mixed_precision: str = typer.Option(None, "--mixed-precision", help="no, fp16 or bf16 (GPU)."),
+    mixed_precision: str = typer.Option(
+        None, "--mixed-precision", help="no, fp16 (GPU) or bf16 (GPU, recent CPUs)."
+    ),
+    grad_accum: int = typer.Option(
+        None, "--grad-accum", min=1, help="Gradient accumulation steps (default 1)."
+    ),
+    compile_model: bool = typer.Option(
+        False, "--compile", help="torch.compile the model (inductor; slow first steps)."
+    ),
     oos_mode: str = typer.Option(
         None,
         "--oos-mode",
@@ -154,6 +165,8 @@ def train_command(
         "allow_pickle": True if allow_pickle else None,
         "cpu": True if cpu else None,
         "mixed_precision": mixed_precision,
+        "gradient_accumulation_steps": grad_accum,
+        "compile": True if compile_model else None,
         "oos_mode": oos_mode,
         "known_ratio": known_ratio,
     }
@@ -178,7 +191,8 @@ def train_command(
         )
         trainer = Trainer(settings, out)
     summary = trainer.train()
-    _print_summary(out, summary)
+    if trainer.accelerator.is_main_process:  # under a launcher, one table, not one per process
+        _print_summary(out, summary)
 
 
 def _print_summary(out: Path, summary: dict[str, Any]) -> None:
@@ -233,6 +247,8 @@ def evaluate_command(
         return
     with stderr_console().status(f"evaluating {run} on {split}"):
         report = trainer.evaluate(split, seed)
+    if not trainer.accelerator.is_main_process:  # under a launcher: rank 0 writes and prints
+        return
     folder = run / (f"eval-{split}" if seed is None else f"eval-{split}-seed{seed}")
     written = save_evaluation(report, folder, trainer.label_names)
     if as_json:
@@ -245,7 +261,11 @@ def evaluate_command(
             table.add_row(*(str(row[c]) for c in ("label", "precision", "recall", "f1", "support")))
         stdout_console().print(table)
         _say(", ".join(f"{name} {value:.4f}" for name, value in report["metrics"].items()))
-    _say(f"wrote {', '.join(str(p) for p in written)}")
+    done = f"wrote {', '.join(str(p) for p in written)}"
+    if as_json:  # stdout stays one JSON document
+        stderr_console().print(done, soft_wrap=True, markup=False, highlight=False)
+    else:
+        _say(done)
 
 
 def _evaluate_ood(trainer, run, names, split, seed, method, target_recall, as_json) -> None:
@@ -268,6 +288,8 @@ def _evaluate_ood(trainer, run, names, split, seed, method, target_recall, as_js
             target_recall=target_recall,
             out_dir=folder,
         )
+    if not trainer.accelerator.is_main_process:
+        return
     if as_json:
         keep = ("scores", "predictions")
         detectors = {
@@ -340,3 +362,56 @@ def predict_command(
                 f"in_scope: {str(p.in_scope).lower()} ({oos_detector} score "
                 f"{p.oos_score:.4f}, threshold {predictor.oos_threshold.threshold:.4f})"
             )
+
+
+SWEEP_EPILOG = """Examples:
+
+  labelsync sweep examples/sweeps/ablation.yaml --data-dir data/MIntRec --out runs/ablation
+
+  labelsync sweep sweep.yaml --jobs 4 --devices 0,1,2,3     # four runs at once, one GPU each
+
+  labelsync sweep sweep.yaml --dry-run                       # list the runs and their state
+"""
+
+
+@app.command("sweep", epilog=SWEEP_EPILOG)
+def sweep_command(
+    sweep_file: Path = typer.Argument(..., help="Sweep YAML: base options, configs, grid, seeds."),
+    out: Path = typer.Option(None, "--out", "-o", help="Sweep folder (default: out: in the file)."),
+    data_dir: Path = typer.Option(None, "--data-dir", "-d", help="Dataset folder for every run."),
+    seeds: str = typer.Option(None, "--seeds", help="Seeds replacing the file's, e.g. 0,1,2."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Runs at once (worker processes)."),
+    devices: str = typer.Option(
+        None, "--devices", help="GPU ids handed out one per worker, e.g. 0,1 (with --jobs)."
+    ),
+    only: list[str] = typer.Option(None, "--only", help="Train only this run (repeatable)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List runs and states; train nothing."),
+) -> None:
+    """Train a grid of configs x seeds (resumable: finished runs are skipped); mean ± std table."""
+    from ..training.sweep import Sweep, summary_markdown
+
+    seed_list = None
+    if seeds:
+        tokens = seeds.replace(",", " ").split()
+        if not all(_is_int(t) for t in tokens):
+            raise typer.BadParameter(f"seeds must be integers, got {seeds}", param_hint="--seeds")
+        seed_list = [int(t) for t in tokens]
+    sweep = Sweep.from_yaml(
+        sweep_file,
+        out=out,
+        seeds=seed_list,
+        data_dir=str(data_dir.resolve()) if data_dir else None,
+    )
+    if dry_run:
+        for run in sweep.runs():
+            _say(f"{run.key}: {sweep.status(run)} -> {run.folder}")
+        return
+    device_list = [d.strip() for d in (devices or "").split(",") if d.strip()]
+
+    def report(run, outcome) -> None:
+        stderr_console().print(f"{run.key}: {outcome}", markup=False, highlight=False)
+
+    summary = sweep.run(jobs=jobs, devices=device_list, only=only or (), on_done=report)
+    if summary:
+        _say(summary_markdown(summary).rstrip())
+        _say(f"wrote {sweep.out}/summary.md, summary.csv, summary.json")

@@ -44,8 +44,15 @@ def triplet_description_loss(
     *,
     tau: float = 0.7,
     include_positives: bool = False,
+    reduction: str = "mean",
 ) -> Tensor:
-    """Eq. 15 (see the module docstring): ``embeddings [B, D]`` vs ``descriptions [K, n, D]``."""
+    """Eq. 15 (see the module docstring): ``embeddings [B, D]`` vs ``descriptions [K, n, D]``.
+
+    ``reduction="none"`` gives the per-sample terms ``[B]`` (0 for samples that do not take
+    part), e.g. to average evaluation losses over a whole split exactly.
+    """
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     if descriptions.dim() != 3:
         raise ValueError(
             f"descriptions must be [n_labels, n_desc, dim], got {tuple(descriptions.shape)}"
@@ -71,7 +78,8 @@ def triplet_description_loss(
     negative = ~own[:, :, None] & description_mask[None]
     keep &= positive.flatten(1).any(dim=1) & negative.flatten(1).any(dim=1)
     if not bool(keep.any()):
-        return embeddings.sum() * 0.0  # nobody qualifies: zero, graph intact
+        zero = embeddings.sum() * 0.0  # nobody qualifies: zero, graph intact
+        return zero if reduction == "mean" else zero.expand(len(embeddings))
     emb = nn.functional.normalize(embeddings[keep], dim=-1)
     desc = nn.functional.normalize(descriptions, dim=-1)
     logits = torch.einsum("bd,knd->bkn", emb, desc).flatten(1) / tau  # [N, K*n]
@@ -80,7 +88,12 @@ def triplet_description_loss(
     log_num = logits.masked_fill(~positive, low).logsumexp(dim=1)
     den_mask = (positive | negative) if include_positives else negative
     log_den = logits.masked_fill(~den_mask, low).logsumexp(dim=1)
-    return (log_den - log_num).mean()
+    terms = log_den - log_num
+    if reduction == "mean":
+        return terms.mean()
+    return torch.zeros(len(embeddings), dtype=terms.dtype, device=terms.device).masked_scatter(
+        keep, terms
+    )
 
 
 class TripletDescriptionLoss(nn.Module):
@@ -100,6 +113,7 @@ class TripletDescriptionLoss(nn.Module):
         descriptions: Tensor,
         description_mask: Tensor | None = None,
         is_oos: Tensor | None = None,
+        reduction: str = "mean",
     ) -> Tensor:
         """Scalar loss over the samples that qualify (see the module docstring)."""
         return triplet_description_loss(
@@ -110,6 +124,7 @@ class TripletDescriptionLoss(nn.Module):
             is_oos,
             tau=self.tau,
             include_positives=self.include_positives,
+            reduction=reduction,
         )
 
     def get_config_dict(self) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Training and runs: ``TrainConfig`` (arguments.py), ``Trainer`` (trainer.py, the only loop),
-metrics.py (scikit-learn), runs.py (run directories, mean ± std over seeds, resume state) and
-plots.py (curves, confusion matrices). Names load lazily so importing this package stays cheap.
+metrics.py (scikit-learn), runs.py (run directories, mean ± std over seeds, resume state),
+plots.py (curves, confusion matrices) and sweep.py (config grids x seeds). Names load lazily so
+importing this package stays cheap.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ _EXPORTS = {
     "RunDir": "labelsync.training.runs",
     "RunError": "labelsync.training.runs",
     "classification_metrics": "labelsync.training.metrics",
+    "Sweep": "labelsync.training.sweep",
+    "SweepError": "labelsync.training.sweep",
+    "make_accelerator": "labelsync.training.trainer",
 }
 
 __all__ = [
@@ -25,17 +29,21 @@ __all__ = [
     "EpochResult",
     "RunDir",
     "RunError",
+    "Sweep",
+    "SweepError",
     "TrainConfig",
     "Trainer",
     "TrainingError",
     "classification_metrics",
+    "make_accelerator",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .arguments import ConfigError, TrainConfig
     from .metrics import classification_metrics
     from .runs import RunDir, RunError
-    from .trainer import EpochResult, Trainer, TrainingError
+    from .sweep import Sweep, SweepError
+    from .trainer import EpochResult, Trainer, TrainingError, make_accelerator
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -77,7 +77,9 @@ class TrainConfig:
             other ``AMessConfig`` field (``align_method``, ``ame_num_heads``, ...).
         metric: dev metric for the best checkpoint and early stopping (``macro_f1``/``accuracy``).
         pad_to: ``"longest"`` (per batch; the model is padding-invariant) or ``"max_length"``.
-        cpu / mixed_precision: passed to ``accelerate.Accelerator``.
+        cpu / mixed_precision / gradient_accumulation_steps: passed to ``accelerate.Accelerator``;
+            the number of processes comes from the launcher (``accelerate launch``, ``torchrun``),
+            and ``batch_size`` is per process. ``compile``: ``torch.compile`` (inductor).
         full_determinism: also ``torch.use_deterministic_algorithms`` (CPU runs repeat without it).
     """
 
@@ -119,6 +121,7 @@ class TrainConfig:
     pad_to: str = "longest"
     cpu: bool = False
     mixed_precision: str = "no"
+    compile: bool = False
     num_workers: int = 0
     full_determinism: bool = False
     progress: bool = True

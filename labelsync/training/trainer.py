@@ -35,7 +35,7 @@ from .inputs import (
 from .metrics import classification_metrics
 from .runs import CURVES_FILE, RunDir, RunError, capture_log
 
-__all__ = ["Trainer", "EpochResult", "TrainingError"]
+__all__ = ["Trainer", "EpochResult", "TrainingError", "make_accelerator"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,24 @@ class EpochResult:
     stats: dict[str, float] = field(default_factory=dict)
 
 
+def make_accelerator(config: TrainConfig) -> Any:
+    """The ``Accelerator`` of a run: launcher-given processes, precision, accumulation, compile.
+
+    Under ``accelerate launch`` or ``torchrun`` the process group comes from the environment
+    (gloo on CPU, NCCL on GPUs); a plain ``python`` run is one process.
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration
+
+    return Accelerator(
+        cpu=config.cpu,
+        mixed_precision=config.mixed_precision,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+        dynamo_backend="inductor" if config.compile else None,
+    )
+
+
 class Trainer:
     """Trains ``config.seeds`` into a run directory; ``Trainer.resume(run)`` continues one."""
 
@@ -78,9 +96,12 @@ class Trainer:
         self.run = RunDir(Path(output_dir))
         self.callbacks = list(callbacks)
         self.resuming = _resuming
+        self.accelerator = accelerator if accelerator is not None else make_accelerator(config)
         if not _resuming:
-            self.run.check_new()
+            self.run.check_new()  # every process checks before the main one writes (barrier)
+        self.accelerator.wait_for_everyone()
         self.dataset, self.dropped = load_training_data(config, dataset)
+        self._check_world_size()
         self.feature_dims = {} if config.text_only else dict(self.dataset.feature_dims)
         k_plus_1 = config.oos_mode == "class"  # out-of-scope is class K (MIntRec2.0)
         self.label_names = self.dataset.label_names(include_oos=k_plus_1)
@@ -93,18 +114,17 @@ class Trainer:
             self.descriptions.add(
                 LabelDescriptions(self.dataset.oos_label, [OOS_DESCRIPTION], source="user")
             )
-        if accelerator is None:
-            from accelerate import Accelerator
-            from accelerate.utils import DataLoaderConfiguration
-
-            accelerator = Accelerator(
-                cpu=config.cpu,
-                mixed_precision=config.mixed_precision,
-                gradient_accumulation_steps=config.gradient_accumulation_steps,
-                dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
-            )
-        self.accelerator = accelerator
         self._matrix: Any = None
+
+    def _check_world_size(self) -> None:
+        """Every split needs a sample per process (else a rank would only see padding)."""
+        processes = self.accelerator.num_processes
+        for split, rows in self.dataset.splits.items():
+            if len(rows) < processes:
+                raise TrainingError(
+                    f"the {split} split of {self.dataset.name} has {len(rows)} sample(s), fewer "
+                    f"than the {processes} processes launched; launch at most {len(rows)}"
+                )
 
     @classmethod
     def from_run(
@@ -139,9 +159,21 @@ class Trainer:
 
     @classmethod
     def resume(cls, run_dir: str | Path, **kwargs: Any) -> Trainer:
-        """``from_run`` for a run that is not finished yet (else a ``RunError``)."""
+        """``from_run`` for a run that is not finished yet (else a ``RunError``).
+
+        The process count must be the one the run started with: it sets the global batch, the
+        sharding of every epoch and the scheduler's step count.
+        """
         RunDir(Path(run_dir)).check_resumable()
-        return cls.from_run(run_dir, **kwargs)
+        trainer = cls.from_run(run_dir, **kwargs)
+        started = trainer.run.info().get("num_processes", 1)
+        now = trainer.accelerator.num_processes
+        if started != now:
+            raise RunError(
+                f"{trainer.run.root} was trained with {started} process(es) but this resume has "
+                f"{now}; relaunch with --num_processes {started}"
+            )
+        return trainer
 
     # --- the run ----------------------------------------------------------------------------
 
@@ -157,14 +189,18 @@ class Trainer:
                 labels=self.label_names,
                 feature_dims=self.feature_dims,
                 dropped_oos=self.dropped,
+                num_processes=acc.num_processes,
             )
         acc.wait_for_everyone()
         with capture_log(run.log_path) if acc.is_main_process else nullcontext():
             log.info(
-                "%s run %s on %s: %d labels, %s",
+                "%s run %s on %s (%d process%s, %s precision): %d labels, %s",
                 "resuming" if self.resuming else "starting",
                 run.root,
                 acc.device,
+                acc.num_processes,
+                "es" if acc.num_processes > 1 else "",
+                acc.mixed_precision,
                 len(self.label_names),
                 self.dataset,
             )
@@ -216,7 +252,7 @@ class Trainer:
         model, optimizer, train_loader, dev_loader, scheduler = acc.prepare(
             model, optimizer, train_loader, self.loader("dev", tokenizer), scheduler
         )
-        parts = (acc.unwrap_model(model), optimizer, scheduler)
+        parts = (acc.unwrap_model(model, keep_torch_compile=False), optimizer, scheduler)
         state = {"epoch": 0, "best_metric": -math.inf, "best_epoch": 0, "bad_epochs": 0}
         state["history"] = []
         if self.resuming and run.has_resume_state(seed):
@@ -239,7 +275,7 @@ class Trainer:
                     (seed, epoch, state),
                     lambda: progress.advance(steps),
                 )
-                dev, dev_loss = self._score(model, dev_loader)
+                dev, dev_loss, dev_samples = self._score(model, dev_loader)
                 improved = dev[cfg.metric] > state["best_metric"]
                 if improved:
                     state.update(best_metric=dev[cfg.metric], best_epoch=epoch, bad_epochs=0)
@@ -250,7 +286,7 @@ class Trainer:
                 loss = stats.pop("loss")
                 lr = scheduler.get_last_lr()[0]
                 row = {"epoch": epoch, "train_loss": loss, "dev_loss": dev_loss, "dev": dev}
-                state["history"].append({**row, "lr": lr, **stats})
+                state["history"].append({**row, "lr": lr, "dev_samples": dev_samples, **stats})
                 state["epoch"] = epoch
                 if acc.is_main_process:
                     run.save_resume_state(seed, *parts, state, scaler=acc.scaler)
@@ -295,7 +331,11 @@ class Trainer:
             for name, value in {"loss": out.loss.detach(), **out.loss_parts}.items():
                 sums[name] = sums.get(name, 0.0) + float(value) * size
             tick()
-        return {name: total / max(count, 1) for name, total in sums.items()}
+        # sample-weighted means over every process's shard
+        names = sorted(sums)
+        totals = torch.tensor([count, *(sums[n] for n in names)], dtype=torch.float64)
+        totals = acc.reduce(totals.to(acc.device), reduction="sum").cpu()
+        return {n: float(totals[i + 1] / totals[0].clamp_min(1)) for i, n in enumerate(names)}
 
     def _nan_stop(self, seed: int, epoch: int, state: dict, step: int, loss: Any) -> None:
         kept = (
@@ -310,29 +350,27 @@ class Trainer:
             "learning rate or check the inputs"
         )
 
-    def _score(self, model: Any, loader: Any) -> tuple[dict[str, float], float]:
-        """Metrics and mean loss of ``model`` on a prepared loader."""
+    def _score(self, model: Any, loader: Any) -> tuple[dict[str, float], float, int]:
+        """Metrics, mean loss and sample count of ``model`` on a prepared loader."""
         logits, labels, loss = self.predict_logits(model, loader)
-        return classification_metrics(labels, logits.argmax(axis=1)), loss
+        return classification_metrics(labels, logits.argmax(axis=1)), loss, len(labels)
 
     def predict_logits(self, model: Any, loader: Any) -> tuple[np.ndarray, np.ndarray, float]:
-        """Logits, gold ids and mean loss over a prepared loader (gathered from every process)."""
+        """Logits, gold ids and mean per-sample loss over a prepared loader (all processes)."""
         acc = self.accelerator
         model.eval()
-        all_logits, all_labels = [], []
-        totals = torch.zeros(2, device=acc.device)
+        all_logits, all_labels, losses = [], [], []
         with torch.no_grad():
             for batch in loader:
                 out = model(batch)
-                logits, labels = acc.gather_for_metrics((out.logits, batch["label_id"]))
+                # padding duplicates of the last batch are dropped: every sample counts once
+                logits, labels, loss = acc.gather_for_metrics(
+                    (out.logits, batch["label_id"], out.sample_loss)
+                )
                 all_logits.append(logits.float().cpu())
                 all_labels.append(labels.cpu())
-                size = len(batch["label_id"])
-                totals += torch.stack(
-                    [out.loss.detach().float() * size, torch.tensor(float(size), device=acc.device)]
-                )
-        totals = acc.reduce(totals, reduction="sum")
-        loss = float(totals[0] / totals[1].clamp_min(1))
+                losses.append(loss.double().cpu())
+        loss = float(torch.cat(losses).mean()) if losses else 0.0
         return torch.cat(all_logits).numpy(), torch.cat(all_labels).numpy(), round(loss, 6)
 
     def collect_outputs(self, model: Any, loader: Any) -> dict[str, np.ndarray]:
@@ -342,7 +380,7 @@ class Trainer:
         """
         acc = self.accelerator
         model.eval()
-        inner = acc.unwrap_model(model)
+        inner = acc.unwrap_model(model, keep_torch_compile=False)
         parts: dict[str, list[np.ndarray]] = {}
         with torch.no_grad():
             for batch in loader:
@@ -370,8 +408,10 @@ class Trainer:
         acc, run = self.accelerator, self.run
         acc.wait_for_everyone()
         best = load_file(str(run.best_dir(seed) / "model.safetensors"))
-        acc.unwrap_model(model).load_state_dict(best, strict=True)
-        test, test_loss = self._score(model, acc.prepare(self.loader("test", tokenizer)))
+        acc.unwrap_model(model, keep_torch_compile=False).load_state_dict(best, strict=True)
+        test, test_loss, test_samples = self._score(
+            model, acc.prepare(self.loader("test", tokenizer))
+        )
         history = state["history"]
         metrics = {
             "seed": seed,
@@ -383,6 +423,9 @@ class Trainer:
             "dev": history[state["best_epoch"] - 1]["dev"],
             "test": test,
             "test_loss": test_loss,
+            # every sample once, whatever the number of processes (gather_for_metrics)
+            "samples": {"dev": history[-1].get("dev_samples"), "test": test_samples},
+            "num_processes": acc.num_processes,
             "train_seconds": round(seconds, 2),
             "history": history,
         }
