@@ -223,3 +223,30 @@ def test_missing_key_for_api_openai_com_is_one_line_but_dry_run_needs_none(capsy
         ["describe", "--labels", "mintrec", "--backend", "openai", "--model", "x", "--dry-run"]
     )
     assert "20 labels to generate" in capsys.readouterr().out
+
+
+def test_concurrent_requests_overlap_and_throughput_is_reported(scripted_server, capsys, tmp_path):
+    import threading
+    import time
+
+    state = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    def script(req, i):
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        time.sleep(0.2)  # long enough for the other workers to send theirs
+        with lock:
+            state["now"] -= 1
+        return chat_reply(good_answer(req), prompt_tokens=30, completion_tokens=50)
+
+    server = scripted_server(script)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("Complain\nPraise\nApologise\nThank\nCriticize\nAgree\n")
+    args = ["describe", "--labels", str(labels), "--backend", "openai", "--model", "x"]
+    main_exit(args + ["--base-url", server.url, "--no-guard", "--concurrency", "3"])
+    err = capsys.readouterr().err
+    assert len(server.requests) == 6
+    assert state["most"] == 3  # three in flight at once, never more
+    assert "6 requests, 300 completion tokens:" in err and "req/s" in err

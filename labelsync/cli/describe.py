@@ -127,6 +127,13 @@ def describe(
             f"[yellow]{len(failures)} labels failed and keep their name only "
             "(descriptions: [] in the output):[/] " + ", ".join(f.label for f in failures)
         )
+    meter = describer.throughput
+    if meter.requests:
+        per_second, tokens = meter.rates()
+        stderr_console().print(
+            f"{meter.requests} requests, {meter.completion_tokens} completion tokens: "
+            f"{per_second:.1f} req/s, {tokens:.0f} tokens/s"
+        )
     if out:
         stderr_console().print(f"wrote {len(result)} labels to {out}")
 
@@ -142,17 +149,15 @@ def _run_with_progress(describer, label_set, reviewed_set, examples):
         TimeElapsedColumn(),
         TextColumn("{task.fields[rate]}"),
     ]
-    tokens = {"completion": 0, "seconds": 0.0}
+    meter = describer.throughput
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("describe", total=len(label_set), rate="")
 
         def on_label(label, entry, record):
-            if record is not None:
-                tokens["completion"] += record.completion_tokens
-                tokens["seconds"] += record.seconds
             rate = ""
-            if tokens["seconds"] > 0:
-                rate = f"{tokens['completion'] / tokens['seconds']:.0f} tokens/s"
+            if meter.requests:  # wall-clock rates: what concurrency buys
+                per_second, tokens = meter.rates()
+                rate = f"{per_second:.1f} req/s, {tokens:.0f} tokens/s"
             progress.update(task, advance=1, rate=rate)
 
         return describer.run(label_set, reviewed=reviewed_set, examples=examples, on_label=on_label)

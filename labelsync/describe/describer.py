@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -64,6 +65,34 @@ class DescribeConfig:
 
 
 @dataclass
+class Throughput:
+    """Requests and tokens sent so far, counted across worker threads (for progress bars)."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    started: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, prompt_tokens: int, completion_tokens: int) -> None:
+        with self._lock:
+            self.requests += 1
+            self.prompt_tokens += prompt_tokens
+            self.completion_tokens += completion_tokens
+
+    def start(self) -> None:
+        if self.started is None:
+            self.started = time.perf_counter()
+
+    def rates(self) -> tuple[float, float]:
+        """(requests/s, completion tokens/s) over the wall time since the first request."""
+        if self.started is None:
+            return 0.0, 0.0
+        seconds = max(time.perf_counter() - self.started, 1e-9)
+        return self.requests / seconds, self.completion_tokens / seconds
+
+
+@dataclass
 class LabelFailure:
     label: str
     reason: str
@@ -106,6 +135,7 @@ class Describer:
         per_request = cfg.labels_per_request if self.template.multi_label else 1
         self.labels_per_request = max(1, per_request)
         self.max_tokens = cfg.max_tokens or 40 * cfg.n + 20
+        self.throughput = Throughput()
 
     # -- keys and plans -----------------------------------------------------------------------
     def key(self, label: str, examples: dict[str, list[str]] | None = None) -> str:
@@ -157,6 +187,7 @@ class Describer:
             if not pending:
                 break
             generation = self.backend.generate(self._request(pending, attempt, examples))
+            self.throughput.add(generation.prompt_tokens, generation.completion_tokens)
             parsed = parse_answer(generation.text, pending)
             for label in pending:
                 raw[label].append(generation.text)
@@ -255,6 +286,7 @@ class Describer:
                 self.template.name,
             )
             guard = Guard(labels.names, cfg.embedder) if cfg.guard else None
+            self.throughput.start()
             failures = self._generate(todo, guard, examples, results, on_label)
         if failures and not cfg.allow_partial:
             first = failures[0]
