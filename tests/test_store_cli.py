@@ -142,3 +142,13 @@ def test_bad_usage_exits_2(built, capsys):
     assert code == 2 and "exactly one of --descriptions or --labels" in err
     code, _, err = run_cli(capsys, "index", "--labels", "mintrec", "--out", built, "--index", "ivf")
     assert code == 2 and "flat or hnsw" in err
+
+
+def test_cuda_device_without_gpu_support_is_one_line(capsys, tmp_path):
+    from labelsync.store import index as faiss_index
+
+    if faiss_index.gpu_available():
+        pytest.skip("faiss-gpu sees a GPU here")
+    code, _, err = run_cli(capsys, "classify", "--store", str(tmp_path), "--device", "cuda", "hi")
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "device 'cuda'" in err and ("no CUDA GPU" in err or "needs faiss-gpu" in err)

@@ -171,6 +171,9 @@ def classify_command(
     file: Path = typer.Option(None, "--file", "-f", help="More texts, one per line."),
     top_k: int = typer.Option(3, "--top-k", "-k", min=1, help="Labels to show per text."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table."),
+    device: str = typer.Option(
+        None, "--device", help="cpu or cuda (needs faiss-gpu); default: the GPU when usable."
+    ),
 ) -> None:
     """Zero-shot (or few-shot) intent and out-of-scope flag for each text, from the store alone."""
     from ..store import LabelStore
@@ -183,7 +186,7 @@ def classify_command(
         texts = [t for t in texts if t]
     if not texts:
         raise LabelsyncError("no text to classify: give texts as arguments or --file")
-    store = LabelStore.load(store_dir)
+    store = LabelStore.load(store_dir, device=device)
     predictions = store.classify(texts, top_k=top_k)
     if as_json:
         for prediction in predictions:

@@ -167,7 +167,8 @@ def knn(outputs: Outputs, state: dict, num_known: int) -> np.ndarray:
     index = faiss_index.new_index(bank.shape[1], "flat")
     faiss_index.add(index, bank, np.arange(len(bank)))
     k = min(KNN_K, len(bank))
-    scores, _ = faiss_index.search(index, _normalise(outputs["features"]), k)
+    searcher = faiss_index.to_gpu(index)  # a GPU copy when faiss-gpu sees a GPU
+    scores, _ = faiss_index.search(searcher, _normalise(outputs["features"]), k)
     return scores[:, k - 1].astype(np.float64)
 
 

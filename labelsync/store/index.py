@@ -184,6 +184,21 @@ def gpu_available() -> bool:
 _GPU_RESOURCES: list[Any] = []
 
 
+def check_device(device: str | None) -> None:
+    """A ``cuda`` device needs torch with CUDA and faiss-gpu; say which one is missing."""
+    if device is None or not str(device).startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise LabelsyncError(f"device {device!r} asked for, but torch sees no CUDA GPU")
+    if not gpu_available():
+        raise LabelsyncError(
+            f"device {device!r} needs faiss-gpu, but this FAISS has no GPU support "
+            "(install it with: pip install 'labelsync[gpu]')"
+        )
+
+
 def to_gpu(index: Any) -> Any:
     """A GPU copy of a flat index when a GPU is usable; otherwise the index itself."""
     if not gpu_available() or index_kind_safe(index) != "flat":

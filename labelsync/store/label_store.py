@@ -145,7 +145,10 @@ class LabelStore:
         example_weight: float = DEFAULT_EXAMPLE_WEIGHT,
         hnsw: faiss_index.HNSWParams | None = None,
         dim: int | None = None,
+        device: str | None = None,
     ):
+        faiss_index.check_device(device)
+        self.device = device  # None: the GPU when faiss-gpu sees one; "cpu"; "cuda[:N]"
         if index not in faiss_index.INDEX_KINDS:
             raise LabelsyncError(f"unknown index type {index!r}; choose flat or hnsw")
         try:
@@ -194,7 +197,7 @@ class LabelStore:
     def embedder(self) -> Embedder:
         """The SentenceBERT model, loaded on first use (``info`` never loads it)."""
         if self._embedder is None:
-            self._embedder = Embedder(self.embedder_name)
+            self._embedder = Embedder(self.embedder_name, device=self.device)
         if self.dim is not None and self._embedder.dim != self.dim:
             raise LabelsyncError(
                 f"mismatched dimensions: embedder {self.embedder_name!r} gives "
@@ -325,7 +328,8 @@ class LabelStore:
         if self._index is None or not self._labels:
             raise LabelsyncError("the label store is empty: add labels first")
         if self._searcher is None:
-            self._searcher = faiss_index.to_gpu(self._index)
+            cpu_only = self.device is not None and not str(self.device).startswith("cuda")
+            self._searcher = self._index if cpu_only else faiss_index.to_gpu(self._index)
         return self._searcher
 
     def _texts(self, texts: Sequence[str] | str) -> list[str]:
@@ -473,9 +477,20 @@ class LabelStore:
 
     @classmethod
     def load(
-        cls, path: str | Path, *, embedder: str | Embedder | None = None, verify: bool = True
+        cls,
+        path: str | Path,
+        *,
+        embedder: str | Embedder | None = None,
+        verify: bool = True,
+        device: str | None = None,
     ) -> LabelStore:
-        """Read a store directory; checksums, embedder and dimensions are checked."""
+        """Read a store directory; checksums, embedder and dimensions are checked.
+
+        ``device``: ``"cpu"``, ``"cuda"`` (faiss-gpu required) or ``None`` (GPU when usable).
+        """
         from .files import load_store
 
-        return load_store(cls, Path(path), embedder=embedder, verify=verify)
+        faiss_index.check_device(device)
+        store = load_store(cls, Path(path), embedder=embedder, verify=verify)
+        store.device = device
+        return store
