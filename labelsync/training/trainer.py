@@ -105,9 +105,11 @@ class Trainer:
         self.feature_dims = {} if config.text_only else dict(self.dataset.feature_dims)
         k_plus_1 = config.oos_mode == "class"  # out-of-scope is class K (MIntRec2.0)
         self.label_names = self.dataset.label_names(include_oos=k_plus_1)
-        self.descriptions = (
-            resolve_descriptions(config, self.dataset) if descriptions is None else descriptions
-        )
+        if descriptions is None:
+            # rank 0 generates (and caches) missing descriptions; the others then read the cache
+            with self.accelerator.main_process_first():
+                descriptions = resolve_descriptions(config, self.dataset)
+        self.descriptions = descriptions
         if k_plus_1 and self.dataset.oos_label not in self.descriptions:
             from ..descriptions import LabelDescriptions
 
