@@ -63,7 +63,7 @@ def test_accelerate_cpu_launch_trains_two_processes_and_counts_every_sample_once
     two = tmp_path / "two"
     done = accelerate_launch(*train_args(data, two, batch_size=4))
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "running 2 CPU processes through torchrun" in done.stderr
+    assert "running 2 processes through torchrun" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["two"]  # one run dir, nothing else
     info = json.loads((two / "run.json").read_text())
     assert info["num_processes"] == 2 and info["finished"] is True
@@ -198,6 +198,7 @@ def test_sweep_file_errors_are_one_line(tmp_path):
         "out: o\nbase: {dataset: mintrec}\nconfigs: [{name: a}, {name: a}]\n": "'a' is used twice",
         "out: o\nseeds: [1, 1]\nbase: {dataset: mintrec}\n": "seeds repeat",
         "base: {dataset: mintrec}\n": "no output folder",
+        "out: o\nbase: [dataset, mintrec]\n": "base must be a mapping",
         "out: o\nbase: [\n": "invalid YAML at line",
     }
     for i, (text, message) in enumerate(cases.items()):
@@ -224,3 +225,25 @@ def test_grid_expands_every_combination_with_readable_names(tmp_path):
         Path(__file__).parents[1] / "examples/sweeps/ablation.yaml", out=tmp_path
     )
     assert [name for name, _ in ablation.variants] == ["a-mess", "wo-ame", "wo-ss", "wo-ss-and-ame"]
+
+
+def test_runs_with_different_accelerate_settings_get_their_own_processes(tmp_path):
+    from test_training_helpers import text_mintrec
+
+    spec = {
+        "seeds": [0],
+        "base": tiny_options(data_dir=str(text_mintrec()), epochs=1),
+        "configs": [{"name": "plain"}, {"name": "accum2", "gradient_accumulation_steps": 2}],
+    }
+    file = tmp_path / "sweep.yaml"
+    file.write_text(yaml.safe_dump(spec))
+    outcomes: list[tuple[str, str]] = []
+    summary = Sweep.from_yaml(file, out=tmp_path / "out").run(
+        on_done=lambda run, what: outcomes.append((run.key, what))
+    )
+    assert sorted(outcomes) == [("accum2-seed0", "trained"), ("plain-seed0", "trained")]
+    logs = tmp_path / "out" / "logs"
+    assert sorted(p.name for p in logs.iterdir()) == ["accum2-seed0.log", "plain-seed0.log"]
+    assert [row["seeds_done"] for row in summary["configs"]] == [[0], [0]]
+    saved = yaml.safe_load((tmp_path / "out/runs/accum2-seed0/config.yaml").read_text())
+    assert saved["gradient_accumulation_steps"] == 2

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in argv
     from .launch import cpu_relaunch_size, relaunch_with_torchrun
 
-    processes = cpu_relaunch_size()
+    processes = cpu_relaunch_size(argv)
     if processes > 1:
         sys.exit(relaunch_with_torchrun(processes, argv))
     _register_commands()

@@ -149,12 +149,12 @@ def _run_with_progress(describer, label_set, reviewed_set, examples):
         TimeElapsedColumn(),
         TextColumn("{task.fields[rate]}"),
     ]
-    meter = describer.throughput
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("describe", total=len(label_set), rate="")
 
         def on_label(label, entry, record):
             rate = ""
+            meter = describer.throughput  # a fresh meter per run
             if meter.requests:  # wall-clock rates: what concurrency buys
                 per_second, tokens = meter.rates()
                 rate = f"{per_second:.1f} req/s, {tokens:.0f} tokens/s"

@@ -1,11 +1,12 @@
-"""Multi-process CPU runs under ``accelerate launch --cpu --num_processes N``.
+"""Multi-process CPU runs under ``accelerate launch [--cpu] --num_processes N``.
 
-Accelerate's CPU launcher starts *one* process unless it is given an MPI hostfile: the
-``--num_processes`` flag is silently dropped. When labelsync finds itself in that situation
-(``ACCELERATE_USE_CPU`` set by the launcher, no ``WORLD_SIZE``, and the parent ``accelerate
-launch`` asked for more than one process) it hands the command to ``torch.distributed.run``
-(torchrun) with that many processes; the process group then runs over gloo. Any other launch
-(torchrun, ``accelerate launch --multi_gpu``, mpirun, plain ``python``) is left alone.
+Without GPUs (or with ``--cpu``) accelerate's launcher starts *one* process unless it is given
+an MPI hostfile: ``--num_processes`` is silently dropped. When a ``train`` or ``evaluate``
+command finds itself in that situation (no ``WORLD_SIZE`` in the environment, and the parent
+``accelerate launch`` asked for more than one process) it hands the command to
+``torch.distributed.run`` (torchrun) with that many processes; the process group then runs
+over gloo on CPUs. Any launch that did start the processes (torchrun, ``accelerate launch`` on
+several GPUs, mpirun) has ``WORLD_SIZE`` set and is left alone, as is plain ``python``.
 """
 
 from __future__ import annotations
@@ -38,9 +39,16 @@ def requested_cpu_processes(parent_argv: list[str]) -> int:
     return 1
 
 
-def cpu_relaunch_size() -> int:
-    """How many processes an ``accelerate launch --cpu`` parent wanted but did not start."""
-    if os.environ.get("WORLD_SIZE") or os.environ.get("ACCELERATE_USE_CPU", "").lower() != "true":
+MULTI_PROCESS_COMMANDS = ("train", "evaluate")
+
+
+def cpu_relaunch_size(argv: list[str]) -> int:
+    """How many processes an ``accelerate launch`` parent wanted but did not start (1: none).
+
+    Only commands that run a process group (``train``, ``evaluate``) are relaunched.
+    """
+    command = next((token for token in argv if not token.startswith("-")), None)
+    if command not in MULTI_PROCESS_COMMANDS or os.environ.get("WORLD_SIZE"):
         return 1
     try:
         import psutil
@@ -64,8 +72,8 @@ def relaunch_with_torchrun(processes: int, argv: list[str]) -> int:
         *argv,
     ]
     print(
-        f"note: accelerate launch --cpu starts a single process; running {processes} CPU "
-        "processes through torchrun (gloo) instead",
+        f"note: accelerate launch started a single process (its CPU launcher forks only "
+        f"through mpirun); running {processes} processes through torchrun instead",
         file=sys.stderr,
         flush=True,
     )

@@ -7,6 +7,7 @@ Heavy libraries (torch, transformers, accelerate) are imported inside the comman
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -411,7 +412,12 @@ def sweep_command(
     def report(run, outcome) -> None:
         stderr_console().print(f"{run.key}: {outcome}", markup=False, highlight=False)
 
-    summary = sweep.run(jobs=jobs, devices=device_list, only=only or (), on_done=report)
+    from ..training.sweep import WORKER_ENV
+
+    worker = os.environ.get(WORKER_ENV) == "1"
+    summary = sweep.run(
+        jobs=jobs, devices=device_list, only=only or (), on_done=report, worker=worker
+    )
     if summary:
         _say(summary_markdown(summary).rstrip())
         _say(f"wrote {sweep.out}/summary.md, summary.csv, summary.json")

@@ -66,12 +66,13 @@ class DescribeConfig:
 
 @dataclass
 class Throughput:
-    """Requests and tokens sent so far, counted across worker threads (for progress bars)."""
+    """Requests and tokens of one ``run``, counted across worker threads (for progress bars)."""
 
     requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     started: float | None = None
+    finished: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, prompt_tokens: int, completion_tokens: int) -> None:
@@ -81,15 +82,20 @@ class Throughput:
             self.completion_tokens += completion_tokens
 
     def start(self) -> None:
-        if self.started is None:
-            self.started = time.perf_counter()
+        self.started, self.finished = time.perf_counter(), None
+
+    def stop(self) -> None:
+        if self.started is not None and self.finished is None:
+            self.finished = time.perf_counter()
 
     def rates(self) -> tuple[float, float]:
-        """(requests/s, completion tokens/s) over the wall time since the first request."""
+        """(requests/s, completion tokens/s) over the wall time of the generation so far."""
+        with self._lock:
+            requests, tokens = self.requests, self.completion_tokens
         if self.started is None:
             return 0.0, 0.0
-        seconds = max(time.perf_counter() - self.started, 1e-9)
-        return self.requests / seconds, self.completion_tokens / seconds
+        seconds = max((self.finished or time.perf_counter()) - self.started, 1e-9)
+        return requests / seconds, tokens / seconds
 
 
 @dataclass
@@ -286,8 +292,12 @@ class Describer:
                 self.template.name,
             )
             guard = Guard(labels.names, cfg.embedder) if cfg.guard else None
+            self.throughput = Throughput()  # each run counts its own requests
             self.throughput.start()
-            failures = self._generate(todo, guard, examples, results, on_label)
+            try:
+                failures = self._generate(todo, guard, examples, results, on_label)
+            finally:
+                self.throughput.stop()
         if failures and not cfg.allow_partial:
             first = failures[0]
             more = f" (and {len(failures) - 1} more labels)" if len(failures) > 1 else ""

@@ -48,7 +48,7 @@ def triplet_description_loss(
 ) -> Tensor:
     """Eq. 15 (see the module docstring): ``embeddings [B, D]`` vs ``descriptions [K, n, D]``.
 
-    ``reduction="none"`` gives the per-sample terms ``[B]`` (0 for samples that do not take
+    ``reduction="none"`` gives the per-sample terms ``[B]`` (NaN for samples that do not take
     part), e.g. to average evaluation losses over a whole split exactly.
     """
     if reduction not in ("mean", "none"):
@@ -79,7 +79,7 @@ def triplet_description_loss(
     keep &= positive.flatten(1).any(dim=1) & negative.flatten(1).any(dim=1)
     if not bool(keep.any()):
         zero = embeddings.sum() * 0.0  # nobody qualifies: zero, graph intact
-        return zero if reduction == "mean" else zero.expand(len(embeddings))
+        return zero if reduction == "mean" else torch.full_like(embeddings[:, 0], float("nan"))
     emb = nn.functional.normalize(embeddings[keep], dim=-1)
     desc = nn.functional.normalize(descriptions, dim=-1)
     logits = torch.einsum("bd,knd->bkn", emb, desc).flatten(1) / tau  # [N, K*n]
@@ -91,9 +91,8 @@ def triplet_description_loss(
     terms = log_den - log_num
     if reduction == "mean":
         return terms.mean()
-    return torch.zeros(len(embeddings), dtype=terms.dtype, device=terms.device).masked_scatter(
-        keep, terms
-    )
+    nan = torch.full((len(embeddings),), float("nan"), dtype=terms.dtype, device=terms.device)
+    return nan.masked_scatter(keep, terms)
 
 
 class TripletDescriptionLoss(nn.Module):

@@ -51,8 +51,10 @@ class AMessOutput:
     logits: Tensor  # [B, num_labels]
     loss: Tensor | None = None
     loss_parts: dict[str, Tensor] = field(default_factory=dict)  # detached: ce, triplet, label_ce
-    # detached per-sample total (ce + weighted triplet + weighted label ce) [B]: exact split means
-    sample_loss: Tensor | None = None
+    # eval mode: detached weighted per-sample terms [B, parts] (ce, lambda * triplet, lambda *
+    # label ce), NaN where a sample takes no part; split losses average each column over the
+    # samples that take part, so a split's loss does not depend on how it was batched
+    sample_terms: Tensor | None = None
     semantic_token: Tensor | None = None  # T_f [B, desc_dim] (use_ss)
     pooled: Tensor | None = None  # pool(E_f) [B, d]
     features: Tensor | None = None  # classifier input [B, d (+ desc_dim) (+ d)]
@@ -313,36 +315,40 @@ class AMessModel(nn.Module):
                 f"label_id outside [0, {self.config.num_labels}) for in-scope samples: {bad}"
             )
 
-        def ce(logits: Tensor) -> tuple[Tensor, Tensor]:
-            """(batch mean, detached per-sample terms with 0 outside ``in_range``)."""
-            per_sample = torch.zeros(len(labels), dtype=logits.dtype, device=logits.device)
+        def ce(logits: Tensor) -> Tensor:
             if not bool(in_range.any()):
-                return logits.sum() * 0.0, per_sample
-            mean = nn.functional.cross_entropy(logits[in_range], labels[in_range])
-            with torch.no_grad():
-                per_sample[in_range] = nn.functional.cross_entropy(
-                    logits[in_range], labels[in_range], reduction="none"
-                )
-            return mean, per_sample
+                return logits.sum() * 0.0
+            return nn.functional.cross_entropy(logits[in_range], labels[in_range])
 
-        parts, sample_loss = {}, None
-        parts["ce"], sample_loss = ce(out.logits)
+        def per_sample_ce(logits: Tensor) -> Tensor:
+            terms = torch.full((len(labels),), float("nan"), device=logits.device)
+            if bool(in_range.any()):
+                terms[in_range] = nn.functional.cross_entropy(
+                    logits[in_range].float(), labels[in_range], reduction="none"
+                )
+            return terms
+
+        parts = {"ce": ce(out.logits)}
         loss = parts["ce"]
         if self.triplet_loss is not None and out.semantic_token is not None:
             self._require_descriptions()
             args = (out.semantic_token, labels, self.descriptions, self.description_mask, is_oos)
             parts["triplet"] = self.triplet_loss(*args)
             loss = loss + self.config.lambda_ss * parts["triplet"]
-            with torch.no_grad():
-                terms = self.triplet_loss(*args, reduction="none")
-            sample_loss = sample_loss + self.config.lambda_ss * terms
         if out.label_logits is not None:
-            parts["label_ce"], terms = ce(out.label_logits)
+            parts["label_ce"] = ce(out.label_logits)
             loss = loss + self.config.lambda_lga * parts["label_ce"]
-            sample_loss = sample_loss + self.config.lambda_lga * terms
         out.loss = loss
         out.loss_parts = {name: value.detach() for name, value in parts.items()}
-        out.sample_loss = sample_loss.detach()
+        if not self.training:
+            with torch.no_grad():
+                terms = [per_sample_ce(out.logits)]
+                if "triplet" in parts:
+                    triplet = self.triplet_loss(*args, reduction="none").float()
+                    terms.append(self.config.lambda_ss * triplet)
+                if "label_ce" in parts:
+                    terms.append(self.config.lambda_lga * per_sample_ce(out.label_logits))
+                out.sample_terms = torch.stack(terms, dim=1)
 
     # --- save / load ----------------------------------------------------------------------------
 

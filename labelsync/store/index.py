@@ -199,16 +199,27 @@ def check_device(device: str | None) -> None:
         )
 
 
-def to_gpu(index: Any) -> Any:
-    """A GPU copy of a flat index when a GPU is usable; otherwise the index itself."""
+def to_gpu(index: Any, device: str | None = None) -> Any:
+    """A GPU copy of a flat index when a GPU is usable; otherwise the index itself.
+
+    ``device=None`` tries GPU 0 and falls back to the CPU with a warning; an explicit
+    ``"cuda[:N]"`` uses GPU N and raises when the copy fails. HNSW indexes stay on the CPU
+    (faiss-gpu copies flat indexes).
+    """
+    explicit = device is not None and str(device).startswith("cuda")
     if not gpu_available() or index_kind_safe(index) != "flat":
+        if explicit and index_kind_safe(index) != "flat":
+            logger.warning("the %s index searches on the CPU", index_kind_safe(index) or "GPU")
         return index
     faiss = _faiss()
+    gpu = int(str(device).split(":", 1)[1]) if explicit and ":" in str(device) else 0
     try:
         if not _GPU_RESOURCES:
             _GPU_RESOURCES.append(faiss.StandardGpuResources())
-        return faiss.index_cpu_to_gpu(_GPU_RESOURCES[0], 0, index)
-    except (RuntimeError, AttributeError) as exc:  # e.g. out of GPU memory: stay on CPU
+        return faiss.index_cpu_to_gpu(_GPU_RESOURCES[0], gpu, index)
+    except (RuntimeError, AttributeError) as exc:  # e.g. out of GPU memory
+        if explicit:
+            raise LabelsyncError(f"cannot copy the FAISS index to {device}: {exc}") from None
         logger.warning("FAISS GPU unavailable, searching on CPU: %s", exc)
         return index
 

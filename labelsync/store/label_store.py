@@ -329,7 +329,9 @@ class LabelStore:
             raise LabelsyncError("the label store is empty: add labels first")
         if self._searcher is None:
             cpu_only = self.device is not None and not str(self.device).startswith("cuda")
-            self._searcher = self._index if cpu_only else faiss_index.to_gpu(self._index)
+            self._searcher = (
+                self._index if cpu_only else faiss_index.to_gpu(self._index, self.device)
+            )
         return self._searcher
 
     def _texts(self, texts: Sequence[str] | str) -> list[str]:

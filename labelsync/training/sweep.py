@@ -53,6 +53,19 @@ _PATH_OPTIONS = ("data_dir", "descriptions")
 _TOP_KEYS = {"out", "seeds", "base", "configs", "grid"}
 
 
+WORKER_ENV = "LABELSYNC_SWEEP_WORKER"  # set for the worker processes of ``jobs > 1``
+
+
+def _accelerator_settings(config: TrainConfig) -> tuple:
+    """What one process's accelerate state fixes: runs that differ here need their own process."""
+    return (
+        config.cpu,
+        config.mixed_precision,
+        config.compile,
+        config.gradient_accumulation_steps,
+    )
+
+
 class SweepError(LabelsyncError):
     """A sweep file is invalid, a run directory conflicts with it, or runs failed."""
 
@@ -120,9 +133,10 @@ class Sweep:
             raise SweepError(
                 f"unknown key {unknown[0]!r}; a sweep has {', '.join(sorted(_TOP_KEYS))}"
             )
-        base = dict(data.get("base") or {})
+        base = data.get("base") or {}
         if not isinstance(base, dict):
             raise SweepError("base must be a mapping of training options")
+        base = dict(base)
         base.update({k: v for k, v in base_overrides.items() if v is not None})
         for name in _PATH_OPTIONS:  # absolute, so that every run (and worker) sees one file
             if base.get(name) and Path(str(base[name])).exists():
@@ -187,7 +201,7 @@ class Sweep:
             return "skipped"
         if state == "partial":
             log.info("%s: resuming", run.key)
-            trainer = Trainer.resume(run.folder)
+            trainer = Trainer.resume(run.folder, data_dir=run.config.data_dir)  # data may move
         else:
             log.info("%s: training %s", run.key, _describe(run.overrides))
             trainer = Trainer(run.config, run.folder)
@@ -201,12 +215,20 @@ class Sweep:
         devices: Sequence[str] = (),
         only: Iterable[str] = (),
         on_done: Callable[[SweepRun, str], None] | None = None,
+        worker: bool = False,
     ) -> dict[str, Any]:
         """Train every run not finished yet, then write and return the summary.
 
         ``jobs > 1`` runs in worker processes; ``devices`` (GPU ids) are handed out one per
-        worker. A failed run does not stop the others; the SweepError at the end names them.
+        worker. Runs that need different accelerate settings (precision, CPU, compile,
+        accumulation) always get their own process: accelerate keeps one state per process.
+        A failed run does not stop the others; the SweepError at the end names them.
+        ``worker``: this process is one of those workers (it writes no sweep file or summary).
         """
+        if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+            raise SweepError(
+                "run `labelsync sweep` without a launcher; --jobs and --devices spread its runs"
+            )
         runs = self.runs()
         wanted = set(only)
         if wanted:
@@ -219,17 +241,18 @@ class Sweep:
             runs = [r for r in runs if r.key in wanted]
         for run in runs:  # conflicts are found before anything trains
             self.status(run)
-        if not wanted:  # a worker (``only``) leaves the sweep file and summary to its parent
+        if not worker:
             self.out.mkdir(parents=True, exist_ok=True)
             self.save()
-        failures: dict[str, str] = {}
-        if jobs <= 1:
+        settings = {_accelerator_settings(run.config) for run in runs}
+        if jobs <= 1 and (worker or len(settings) == 1):
+            failures: dict[str, str] = {}
             for run in runs:
                 try:
                     outcome = self.train(run)
-                except LabelsyncError as exc:
-                    failures[run.key] = str(exc)
-                    log.error("%s failed: %s", run.key, exc)
+                except Exception as exc:  # noqa: BLE001 - one run's failure is reported, not fatal
+                    failures[run.key] = str(exc) or type(exc).__name__
+                    log.error("%s failed: %s", run.key, failures[run.key])
                     outcome = "failed"
                 if on_done:
                     on_done(run, outcome)
@@ -240,8 +263,8 @@ class Sweep:
                     todo.append(run)
                 elif on_done:
                     on_done(run, "skipped")
-            failures = self._run_workers(todo, jobs, list(devices), on_done)
-        summary = {} if wanted else self.write_summary()
+            failures = self._run_workers(todo, max(jobs, 1), list(devices), on_done)
+        summary = {} if worker else self.write_summary()
         if failures:
             first, reason = next(iter(failures.items()))
             raise SweepError(
@@ -262,7 +285,7 @@ class Sweep:
         def work(run: SweepRun) -> None:
             with lock:
                 slot = slots.pop()
-            env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+            env = {**os.environ, "OMP_NUM_THREADS": str(threads), WORKER_ENV: "1"}
             if devices:
                 env["CUDA_VISIBLE_DEVICES"] = str(devices[slot % len(devices)])
             command = [sys.executable, "-m", "labelsync", "sweep", str(self.out / "sweep.yaml")]

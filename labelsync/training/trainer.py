@@ -361,18 +361,22 @@ class Trainer:
         """Logits, gold ids and mean per-sample loss over a prepared loader (all processes)."""
         acc = self.accelerator
         model.eval()
-        all_logits, all_labels, losses = [], [], []
+        all_logits, all_labels, all_terms = [], [], []
         with torch.no_grad():
             for batch in loader:
                 out = model(batch)
                 # padding duplicates of the last batch are dropped: every sample counts once
-                logits, labels, loss = acc.gather_for_metrics(
-                    (out.logits, batch["label_id"], out.sample_loss)
+                logits, labels, terms = acc.gather_for_metrics(
+                    (out.logits, batch["label_id"], out.sample_terms)
                 )
                 all_logits.append(logits.float().cpu())
                 all_labels.append(labels.cpu())
-                losses.append(loss.double().cpu())
-        loss = float(torch.cat(losses).mean()) if losses else 0.0
+                all_terms.append(terms.double().cpu())
+        # each loss term averaged over the samples that take part in it, as in training
+        terms = torch.cat(all_terms)
+        taking_part = (~terms.isnan()).sum(dim=0)
+        means = terms.nan_to_num(0.0).sum(dim=0) / taking_part.clamp_min(1)
+        loss = float(means.sum())
         return torch.cat(all_logits).numpy(), torch.cat(all_labels).numpy(), round(loss, 6)
 
     def collect_outputs(self, model: Any, loader: Any) -> dict[str, np.ndarray]:
