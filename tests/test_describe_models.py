@@ -141,7 +141,12 @@ def test_interrupt_keeps_finished_labels(scripted_server, tmp_path):
     while len(cache) < 1 and time.monotonic() < deadline:
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:  # show where it hung instead of a bare timeout
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"still running 30 s after SIGINT (cache: {len(cache)}); stderr: {err[-3000:]}")
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert len(cache) == 1
