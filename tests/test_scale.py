@@ -247,3 +247,20 @@ def test_runs_with_different_accelerate_settings_get_their_own_processes(tmp_pat
     assert [row["seeds_done"] for row in summary["configs"]] == [[0], [0]]
     saved = yaml.safe_load((tmp_path / "out/runs/accum2-seed0/config.yaml").read_text())
     assert saved["gradient_accumulation_steps"] == 2
+
+
+def test_sweep_cli_dry_run_lists_runs_and_takes_set_overrides(capsys, tmp_path):
+    from conftest import run_cli
+
+    example = str(Path(__file__).parents[1] / "examples/sweeps/ablation.yaml")
+    args = ["sweep", example, "--seeds", "0,1", "--out", str(tmp_path / "o"), "--dry-run"]
+    code, out, _ = run_cli(capsys, *args, "--set", "epochs=2", "--set", "learning_rate=5e-5")
+    assert code == 0
+    assert out.count(": new -> ") == 8 and "wo-ss-and-ame-seed1: new" in out
+    assert not (tmp_path / "o").exists()  # a dry run writes nothing
+    sweep = Sweep.from_yaml(example, out=tmp_path / "o", epochs=2, learning_rate=5e-5)
+    assert {(r.config.epochs, r.config.learning_rate) for r in sweep.runs()} == {(2, 5e-5)}
+    code, _, err = run_cli(capsys, "sweep", example, "--out", str(tmp_path), "--set", "epochs")
+    assert code == 2 and "expected KEY=VALUE" in err
+    code, _, err = run_cli(capsys, "sweep", example, "--out", str(tmp_path), "--set", "epoch=2")
+    assert code == 1 and "unknown training option 'epoch'" in err

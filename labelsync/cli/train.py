@@ -372,6 +372,8 @@ SWEEP_EPILOG = """Examples:
   labelsync sweep sweep.yaml --jobs 4 --devices 0,1,2,3     # four runs at once, one GPU each
 
   labelsync sweep sweep.yaml --dry-run                       # list the runs and their state
+
+  labelsync sweep sweep.yaml --seeds 0 --set epochs=1 --out runs/smoke   # a quick check
 """
 
 
@@ -381,6 +383,9 @@ def sweep_command(
     out: Path = typer.Option(None, "--out", "-o", help="Sweep folder (default: out: in the file)."),
     data_dir: Path = typer.Option(None, "--data-dir", "-d", help="Dataset folder for every run."),
     seeds: str = typer.Option(None, "--seeds", help="Seeds replacing the file's, e.g. 0,1,2."),
+    settings: list[str] = typer.Option(
+        None, "--set", help="Base option for every run, KEY=VALUE (YAML value); repeatable."
+    ),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Runs at once (worker processes)."),
     devices: str = typer.Option(
         None, "--devices", help="GPU ids handed out one per worker, e.g. 0,1 (with --jobs)."
@@ -397,11 +402,20 @@ def sweep_command(
         if not all(_is_int(t) for t in tokens):
             raise typer.BadParameter(f"seeds must be integers, got {seeds}", param_hint="--seeds")
         seed_list = [int(t) for t in tokens]
+    import yaml
+
+    base: dict[str, Any] = {}
+    for item in settings or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+        base[key.strip()] = yaml.safe_load(value)
     sweep = Sweep.from_yaml(
         sweep_file,
         out=out,
         seeds=seed_list,
-        data_dir=str(data_dir.resolve()) if data_dir else None,
+        **base,
+        **({"data_dir": str(data_dir.resolve())} if data_dir else {}),
     )
     if dry_run:
         for run in sweep.runs():
