@@ -328,27 +328,28 @@ class AMessModel(nn.Module):
                 )
             return terms
 
-        parts = {"ce": ce(out.logits)}
-        loss = parts["ce"]
-        if self.triplet_loss is not None and out.semantic_token is not None:
+        weights = {"ce": 1.0, "triplet": self.config.lambda_ss, "label_ce": self.config.lambda_lga}
+        use_triplet = self.triplet_loss is not None and out.semantic_token is not None
+        if use_triplet:
             self._require_descriptions()
             args = (out.semantic_token, labels, self.descriptions, self.description_mask, is_oos)
-            parts["triplet"] = self.triplet_loss(*args)
-            loss = loss + self.config.lambda_ss * parts["triplet"]
-        if out.label_logits is not None:
-            parts["label_ce"] = ce(out.label_logits)
-            loss = loss + self.config.lambda_lga * parts["label_ce"]
-        out.loss = loss
-        out.loss_parts = {name: value.detach() for name, value in parts.items()}
-        if not self.training:
+        if self.training:
+            parts = {"ce": ce(out.logits)}
+            if use_triplet:
+                parts["triplet"] = self.triplet_loss(*args)
+            if out.label_logits is not None:
+                parts["label_ce"] = ce(out.label_logits)
+        else:  # each term once per sample; the batch means follow from them
             with torch.no_grad():
-                terms = [per_sample_ce(out.logits)]
-                if "triplet" in parts:
-                    triplet = self.triplet_loss(*args, reduction="none").float()
-                    terms.append(self.config.lambda_ss * triplet)
-                if "label_ce" in parts:
-                    terms.append(self.config.lambda_lga * per_sample_ce(out.label_logits))
-                out.sample_terms = torch.stack(terms, dim=1)
+                columns = {"ce": per_sample_ce(out.logits)}
+                if use_triplet:
+                    columns["triplet"] = self.triplet_loss(*args, reduction="none").float()
+                if out.label_logits is not None:
+                    columns["label_ce"] = per_sample_ce(out.label_logits)
+            parts = {n: c.nanmean().nan_to_num(0.0) for n, c in columns.items()}
+            out.sample_terms = torch.stack([weights[n] * c for n, c in columns.items()], dim=1)
+        out.loss = sum(weights[name] * value for name, value in parts.items())
+        out.loss_parts = {name: value.detach() for name, value in parts.items()}
 
     # --- save / load ----------------------------------------------------------------------------
 
