@@ -28,8 +28,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from labelsync.descriptions import Descriptions  # noqa: E402
 from labelsync.labels import LabelSet, normalize_label  # noqa: E402
+from labelsync.offline import installed_offline_models  # noqa: E402
 from labelsync.store import Embedder, LabelStore, ood_metrics  # noqa: E402
-from labelsync.store.embedder import offline_embedders  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "clinc150" / "data_full.json"
 TEMPLATES = {"plain": "{description}", "prefixed": "{name}: {description}"}
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         print("# note: no --descriptions file given; skipping the LLM-description rows",
               file=sys.stderr)  # fmt: skip
     texts, gold, oos = load_split(data, args.split)
-    for embedder_name in args.embedders or offline_embedders():
+    for embedder_name in args.embedders or installed_offline_models():
         embedder = Embedder(embedder_name)
         if args.sweep:
             sweep(data, embedder, emit, llm)

@@ -33,6 +33,7 @@ _EXPORTS = {
     "TrainConfig": "labelsync.training",
     "Sweep": "labelsync.training",
     "Predictor": "labelsync.predict",
+    "Prediction": "labelsync.prediction",
     "evaluate_open_set": "labelsync.ood.evaluate",
     "register_detector": "labelsync.ood",
     "available_detectors": "labelsync.ood",
@@ -50,6 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .ood import available_detectors, register_detector
     from .ood.evaluate import evaluate_open_set
     from .predict import Predictor
+    from .prediction import Prediction
     from .store.embedder import Embedder
     from .store.label_store import LabelStore
     from .training import Sweep, TrainConfig, Trainer

@@ -45,16 +45,22 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
+def atomic_directory(target: str | os.PathLike, *, replace: bool = True) -> Iterator[Path]:
     """A temp folder beside ``target`` to fill; when the block succeeds it replaces ``target``
-    (an old one is deleted only after the swap), when it fails it is removed."""
+    (an old one is deleted only after the swap), when it fails it is removed.
+
+    ``replace=False``: a ``target`` that exists when the block ends (another process finished
+    first) is kept and the new folder is discarded, so readers of the old one are never cut off.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; ours are not secret
         yield tmp
-        if target.exists():
+        if target.exists() and not replace:
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif target.exists():
             old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
             os.replace(target, old / "previous")
             os.replace(tmp, target)
@@ -64,3 +70,31 @@ def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def yaml_error_line(exc: Exception) -> str:
+    """`` at line N`` for a PyYAML error that knows where it happened, else ``""``."""
+    mark = getattr(exc, "problem_mark", None)
+    return f" at line {mark.line + 1}" if mark else ""
+
+
+def read_yaml(
+    path: str | os.PathLike, error: type[Exception], what: str = "file", *, compose: bool = False
+) -> Any:
+    """The YAML document at ``path`` (``compose=True``: its node tree, with line numbers).
+
+    A missing file or a syntax error is ``error`` with one line naming the file (and the line);
+    an empty file reads as ``None``.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: {what} not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+        return yaml.compose(text) if compose else yaml.safe_load(text)
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: invalid YAML{yaml_error_line(exc)}") from None

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ._io import atomic_write_text
+from ._io import atomic_write_text, read_yaml
 from .errors import LabelFileError
 from .labels import PRESETS, LabelSet, normalize_label
 
@@ -115,17 +115,8 @@ class Descriptions(Mapping[str, list[str]]):
     @classmethod
     def from_yaml(cls, path: str | Path, *, default_source: str = "user") -> Descriptions:
         """Read and validate a descriptions file (YAML or JSON); errors name the file and label."""
-        import yaml
-
         path = Path(path)
-        if not path.is_file():
-            raise LabelFileError(f"{path}: descriptions file not found")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise LabelFileError(f"{path}: invalid YAML{where}") from None
+        data = read_yaml(path, LabelFileError, "descriptions file")
         return cls.from_dict(data, origin=str(path), default_source=default_source)
 
     @classmethod

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 
+from ._io import yaml_error_line
 from .errors import LabelFileError
 
 __all__ = ["LabelSet", "normalize_label", "PRESETS"]
@@ -171,9 +172,7 @@ def _structured_entries(path: Path, text: str, *, yaml_syntax: bool) -> list[tup
         try:
             node = yaml.compose(text)
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark else ""
-            raise LabelFileError(f"{path}: invalid YAML{where}") from None
+            raise LabelFileError(f"{path}: invalid YAML{yaml_error_line(exc)}") from None
         if node is None:
             return []
         if isinstance(node, yaml.MappingNode):

@@ -11,44 +11,20 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import LabelsyncError
+from .prediction import Prediction
 
-__all__ = ["Predictor", "IntentPrediction", "load_feature_file"]
+__all__ = ["Predictor", "load_feature_file"]
 
 log = logging.getLogger(__name__)
 
 FEATURE_FILE_SUFFIXES = (".npy", ".npz", ".safetensors")
 FeatureInput = Any  # np.ndarray | str | os.PathLike
-
-
-@dataclass(frozen=True)
-class IntentPrediction:
-    """The decision for one input: best label, its probability and the top-k labels."""
-
-    text: str
-    label: str
-    score: float
-    top_k: list[tuple[str, float]]
-    in_scope: bool | None = None  # with an out-of-scope detector: its decision and score
-    oos_score: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        record = {
-            "text": self.text,
-            "label": self.label,
-            "score": round(self.score, 6),
-            "top_k": [{"label": name, "score": round(score, 6)} for name, score in self.top_k],
-        }
-        if self.in_scope is not None:
-            record["in_scope"] = self.in_scope
-            record["oos_score"] = round(float(self.oos_score), 6)
-        return record
 
 
 def load_feature_file(path: str | os.PathLike) -> np.ndarray:
@@ -167,7 +143,7 @@ class Predictor:
         *,
         top_k: int = 3,
         batch_size: int = 32,
-    ) -> list[IntentPrediction]:
+    ) -> list[Prediction]:
         """Label, probability and top-k per text; ``video``/``audio``: an array or file per text."""
         import torch
 
@@ -206,8 +182,10 @@ class Predictor:
                 extra = {}
                 if decisions is not None:
                     value = float(decisions[row])
-                    extra = {"in_scope": value >= self.oos_threshold.threshold, "oos_score": value}
-                results.append(IntentPrediction(text, ranked[0][0], ranked[0][1], ranked, **extra))
+                    threshold = float(self.oos_threshold.threshold)
+                    extra = {"in_scope": value >= threshold, "oos_score": value}
+                    extra["threshold"] = threshold
+                results.append(Prediction(text, ranked[0][0], ranked[0][1], ranked, **extra))
         return results
 
     def _oos_scores(self, out: Any) -> np.ndarray:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from labelsync.model import AMessConfig
-from labelsync.model.configuration import DEFAULT_ENCODER, resolve_encoder_path
+from labelsync.model.configuration import DEFAULT_ENCODER
+from labelsync.offline import resolve_model_path
 
 
 def test_defaults_follow_the_paper():
@@ -61,7 +62,7 @@ def test_unknown_fields_are_rejected():
 
 
 def test_default_encoder_resolves_to_the_shipped_minilm(tmp_path: Path):
-    path = Path(resolve_encoder_path(DEFAULT_ENCODER))
+    path = Path(resolve_model_path(DEFAULT_ENCODER))
     assert (path / "config.json").is_file()
-    assert resolve_encoder_path(str(tmp_path)) == str(tmp_path)
-    assert resolve_encoder_path("bert-base-uncased") == "bert-base-uncased"
+    assert resolve_model_path(str(tmp_path)) == str(tmp_path)
+    assert resolve_model_path("bert-base-uncased") == "bert-base-uncased"

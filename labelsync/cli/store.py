@@ -199,7 +199,7 @@ def classify_command(
     for column in ("text", "label", "score", "OOS", f"top {top_k}"):
         table.add_column(column, overflow="fold")
     for p in predictions:
-        oos = "-" if p.is_oos is None else ("yes" if p.is_oos else "no")
+        oos = "-" if p.in_scope is None else ("no" if p.in_scope else "yes")
         others = ", ".join(f"{name} {score:.2f}" for name, score in p.top_k[1:])
         table.add_row(Text(p.text), Text(p.label), f"{p.score:.3f}", oos, Text(others))
     stdout_console().print(table)

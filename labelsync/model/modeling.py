@@ -29,8 +29,9 @@ import torch
 from torch import Tensor, nn
 
 from .._io import atomic_directory
+from ..offline import resolve_model_path
 from .ame import AnchorEmbedding
-from .configuration import CONFIG_NAME, AMessConfig, resolve_encoder_path
+from .configuration import CONFIG_NAME, AMessConfig
 from .label_attention import LabelGuidedAttention
 from .losses import TripletDescriptionLoss, pack_description_embeddings
 
@@ -95,7 +96,7 @@ class AMessModel(nn.Module):
         if encoder is None:
             from transformers import AutoModel
 
-            encoder = AutoModel.from_pretrained(resolve_encoder_path(config.encoder_name_or_path))
+            encoder = AutoModel.from_pretrained(resolve_model_path(config.encoder_name_or_path))
         if getattr(encoder, "pooler", None) is not None:
             encoder.pooler = None  # unused (we pool E_f ourselves); keeps every parameter trained
         self.encoder = encoder

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import LabelsyncError
 from ..labels import LabelSet, normalize_label
+from ..prediction import Prediction
 from . import index as faiss_index
 from . import scoring
 from .calibrate import Calibration, threshold_at_tpr
@@ -76,26 +77,6 @@ class Hit:
     kind: str
     text: str
     score: float
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Zero/few-shot decision for one text; ``is_oos`` is None until the store is calibrated."""
-
-    text: str
-    label: str
-    score: float
-    top_k: list[tuple[str, float]]
-    is_oos: bool | None
-
-    def to_dict(self) -> dict:
-        return {
-            "text": self.text,
-            "label": self.label,
-            "score": round(self.score, 6),
-            "is_oos": self.is_oos,
-            "top_k": [{"label": n, "score": round(s, 6)} for n, s in self.top_k],
-        }
 
 
 def _entries_from(source: Any) -> list[tuple[str, list[str], dict]]:
@@ -422,9 +403,15 @@ class LabelStore:
         names = self.labels
         predictions = []
         for text, top, best_scores in zip(texts, order.tolist(), best.tolist(), strict=True):
-            is_oos = None if self.threshold is None else bool(best_scores[0] < self.threshold)
             ranked = [(names[i], float(s)) for i, s in zip(top, best_scores, strict=True)]
-            predictions.append(Prediction(text, ranked[0][0], ranked[0][1], ranked, is_oos))
+            decision = {}
+            if self.threshold is not None:
+                decision = {
+                    "in_scope": bool(best_scores[0] >= self.threshold),
+                    "oos_score": ranked[0][1],
+                    "threshold": float(self.threshold),
+                }
+            predictions.append(Prediction(text, ranked[0][0], ranked[0][1], ranked, **decision))
         return predictions
 
     def calibrate(

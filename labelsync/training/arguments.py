@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, read_yaml
 from ..errors import LabelsyncError
 
 __all__ = ["TrainConfig", "ConfigError", "METRICS", "OOS_MODES"]
@@ -273,17 +273,7 @@ class TrainConfig:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(
-            f"{path}: invalid YAML{f' at line {mark.line + 1}' if mark else ''}"
-        ) from None
+    data = read_yaml(path, ConfigError, "config file") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a training config must be a mapping of options")
     return data

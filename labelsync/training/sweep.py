@@ -100,17 +100,10 @@ class Sweep:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, **overrides: Any) -> Sweep:
         """Read a sweep file; ``overrides`` (``out``, ``seeds``, base options) win over it."""
-        import yaml
+        from .._io import read_yaml
 
         path = Path(path)
-        if not path.is_file():
-            raise SweepError(f"{path}: sweep file not found")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f" at line {mark.line + 1}" if mark else ""
-            raise SweepError(f"{path}: invalid YAML{line}") from None
+        data = read_yaml(path, SweepError, "sweep file") or {}
         try:
             return cls.from_dict(data, **overrides)
         except SweepError as exc:

@@ -243,11 +243,11 @@ class Trainer:
         from accelerate.utils import set_seed
         from transformers import AutoTokenizer
 
-        from ..model.configuration import resolve_encoder_path
+        from ..offline import resolve_model_path
 
         cfg, acc, run = self.config, self.accelerator, self.run
         set_seed(seed, deterministic=cfg.full_determinism)
-        tokenizer = AutoTokenizer.from_pretrained(resolve_encoder_path(cfg.encoder))
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.encoder))
         model = self.build_model()
         train_loader = self.loader("train", tokenizer, seed=seed)
         optimizer, scheduler = make_optimizer(cfg, model, len(train_loader))
