@@ -31,18 +31,26 @@ SOURCES = ("llm", "reviewed", "user")
 
 @dataclass
 class LabelDescriptions:
-    """The descriptions of one label and their provenance."""
+    """One label's semantics: its descriptions, example utterances and their provenance.
+
+    The same record is what ``describe`` writes for review and what a label store holds per
+    label (``examples`` are the few-shot utterances a store or a fit adds).
+    """
 
     label: str
     descriptions: list[str]
     source: str = "llm"
     model: str | None = None
     prompt_hash: str | None = None
+    examples: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
+        """The YAML/JSON record; ``examples`` only when there are some."""
         record = asdict(self)
         record.pop("extra")
+        if not record["examples"]:
+            record.pop("examples")
         record.update(self.extra)
         return record
 
@@ -156,7 +164,12 @@ class Descriptions(Mapping[str, list[str]]):
                 raise LabelFileError(
                     f"{origin}: label {label!r}: source {source!r} is not one of {SOURCES}"
                 )
-            known = {"label", "descriptions", "source", "model", "prompt_hash"}
+            examples = record.get("examples") or []
+            if not isinstance(examples, list) or not all(
+                isinstance(e, str) and e.strip() for e in examples
+            ):
+                raise LabelFileError(f"{origin}: label {label!r}: 'examples' must list texts")
+            known = {"label", "descriptions", "source", "model", "prompt_hash", "examples"}
             result.add(
                 LabelDescriptions(
                     label=label,
@@ -164,10 +177,37 @@ class Descriptions(Mapping[str, list[str]]):
                     source=source,
                     model=record.get("model"),
                     prompt_hash=record.get("prompt_hash"),
+                    examples=[" ".join(e.split()) for e in examples],
                     extra={k: v for k, v in record.items() if k not in known},
                 )
             )
         return result
+
+    @classmethod
+    def coerce(cls, source: object) -> Descriptions:
+        """``Descriptions`` from what the API accepts: Descriptions, a YAML/JSON path, a
+        ``{label: [descriptions]}`` mapping, or label names (name-only labels, ``source: user``)."""
+        if isinstance(source, Descriptions):
+            return source
+        if isinstance(source, (str, Path)) and Path(source).suffix in (".yaml", ".yml", ".json"):
+            return cls.from_yaml(source)
+        if isinstance(source, Mapping):
+            entries = []
+            _check_unique([str(name) for name in source])
+            for name, texts in source.items():
+                texts = [texts] if isinstance(texts, str) else list(texts or [])
+                texts = [" ".join(str(t).split()) for t in texts if str(t).strip()]
+                if not texts:
+                    raise LabelFileError(f"label {name!r} has no descriptions")
+                entries.append(LabelDescriptions(str(name).strip(), texts, source="user"))
+            return cls(entries)
+        if isinstance(source, (LabelSet, list, tuple)) and all(isinstance(n, str) for n in source):
+            _check_unique(list(source))
+            return cls(LabelDescriptions(str(n).strip(), [], source="user") for n in source)
+        raise LabelFileError(
+            f"cannot build labels from {type(source).__name__}; give Descriptions, a YAML file, "
+            "a {label: [descriptions]} mapping or a list of names"
+        )
 
     @classmethod
     def reviewed(cls, preset: str) -> Descriptions:
@@ -178,3 +218,14 @@ class Descriptions(Mapping[str, list[str]]):
         resource = resources.files("labelsync.presets") / "reviewed" / f"{key}.yaml"
         with resources.as_file(resource) as path:
             return cls.from_yaml(path, default_source="reviewed")
+
+
+def _check_unique(names: list[str]) -> None:
+    seen: dict[str, str] = {}
+    for name in names:
+        key = normalize_label(name)
+        if not key:
+            raise LabelFileError("a label has an empty name")
+        if key in seen:
+            raise LabelFileError(f"label {name!r} appears twice (also as {seen[key]!r})")
+        seen[key] = name

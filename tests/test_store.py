@@ -149,14 +149,14 @@ def test_save_load_round_trip_gives_identical_scores(store, tmp_path):
 
 def test_add_and_remove_change_only_the_affected_label(embedder):
     store = LabelStore.build(small(["book_flight", "weather", "alarm"]), embedder=embedder)
-    ids_before, vectors_before = faiss_index.vectors_of(store._index)
+    ids_before, vectors_before = faiss_index.vectors_of(store.index)
     before = store.scores(TEXTS)
     assert store.add(small(["transfer"])) == ["transfer"]
     after = store.scores(TEXTS)
     assert store.labels == ["book_flight", "weather", "alarm", "transfer"]
     np.testing.assert_allclose(after[:, :3], before, atol=1e-6)
     assert store.classify(["send 40 dollars to my brother's account"])[0].label == "transfer"
-    ids, vectors = faiss_index.vectors_of(store._index)
+    ids, vectors = faiss_index.vectors_of(store.index)
     kept = np.isin(ids, ids_before)
     assert kept.sum() == len(ids_before) and (~kept).sum() == 3  # name + 2 descriptions
     order = np.argsort(ids[kept])
@@ -282,7 +282,7 @@ def test_other_embedder_and_mismatched_dimensions_are_refused(saved, store):
     with pytest.raises(LabelsyncError, match="mismatched dimensions: index.faiss holds 384-d"):
         LabelStore.load(saved)
     with pytest.raises(LabelsyncError, match="mismatched dimensions"):
-        faiss_index.add(store._index, np.zeros((1, 768), np.float32), np.array([1 << 40]))
+        faiss_index.add(store.index, np.zeros((1, 768), np.float32), np.array([1 << 40]))
 
 
 def test_save_replaces_a_store_but_not_other_folders(store, tmp_path):
@@ -320,11 +320,15 @@ def test_bad_input_is_one_line_errors(store, embedder, tmp_path):
     assert store.labels == list(DESCRIPTIONS)  # nothing changed
 
 
-def test_mpnet_without_its_extra_is_a_clear_error():
-    if "all-mpnet-base-v2" in installed_offline_models():
-        pytest.skip("the [mpnet] extra is installed here")
+def test_mpnet_without_its_extra_is_a_clear_error(monkeypatch, tmp_path):
+    import labelsync.offline as offline
+
+    # as if the part packages were not installed (make install does install them)
+    monkeypatch.setattr(offline, "_MPNET_PARTS", ["labelsync-no-such-package-001"])
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # and nothing joined in the cache yet
+    assert "all-mpnet-base-v2" not in installed_offline_models()
     with pytest.raises(LabelsyncError) as info:
-        Embedder("all-mpnet-base-v2")
+        Embedder("mpnet")
     message = str(info.value)
     assert "[mpnet]" in message and "pip install" in message and "\n" not in message
 

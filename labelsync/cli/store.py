@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import time
@@ -11,13 +10,10 @@ from pathlib import Path
 import typer
 
 from ..errors import LabelsyncError
-from ..labels import normalize_label
 from . import app
 from .render import stderr_console, stdout_console
 
 logger = logging.getLogger(__name__)
-
-OOS_LABELS = {"oos", "unk", "out of scope"}
 
 store_app = typer.Typer(
     help="Change a label store without retraining: add or remove labels, show what it holds.",
@@ -36,59 +32,8 @@ INDEX_EPILOG = """Examples:
 """
 
 
-def read_pairs(path: Path) -> list[tuple[str, str]]:
-    """``(text, label)`` rows of a CSV/TSV file with a header naming ``text`` and ``label``."""
-    if not path.is_file():
-        raise LabelsyncError(f"{path}: file not found")
-    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        header = [h.strip().lower() for h in next(reader, [])]
-        if "text" not in header or "label" not in header:
-            raise LabelsyncError(f"{path}: needs a header with 'text' and 'label' columns")
-        t, lab = header.index("text"), header.index("label")
-        rows = []
-        for number, row in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) <= max(t, lab) or not row[t].strip() or not row[lab].strip():
-                raise LabelsyncError(f"{path}: line {number}: empty text or label")
-            rows.append((row[t].strip(), row[lab].strip()))
-    if not rows:
-        raise LabelsyncError(f"{path}: no rows")
-    return rows
-
-
-def add_examples(store, path: Path, shots: int, seed: int) -> int:
-    """Add up to ``shots`` examples per store label from ``path`` (fixed-seed sample)."""
-    import numpy as np
-
-    by_label: dict[str, list[str]] = {}
-    unknown: set[str] = set()
-    for text, label in read_pairs(path):
-        if normalize_label(label) in OOS_LABELS:
-            continue
-        if label not in store:
-            unknown.add(label)
-            continue
-        by_label.setdefault(store.entry(label).name, []).append(text)
-    if unknown:
-        shown = ", ".join(sorted(unknown)[:5])
-        logger.warning("%s: skipped %d labels not in the store (%s)", path, len(unknown), shown)
-    if not by_label:
-        raise LabelsyncError(f"{path}: no rows with a label of this store")
-    rng = np.random.default_rng(seed)
-    chosen = {}
-    for label, texts in by_label.items():
-        chosen[label] = [texts[i] for i in sorted(rng.permutation(len(texts))[:shots])]
-    return store.add_examples(chosen)  # one batched encoding call
-
-
 def _calibrate(store, path: Path) -> str:
-    rows = read_pairs(path)
-    in_scope = [text for text, label in rows if normalize_label(label) not in OOS_LABELS]
-    oos = [text for text, label in rows if normalize_label(label) in OOS_LABELS]
-    result = store.calibrate(in_scope, oos or None)
+    result = store.calibrate_from(path)
     extra = f", FPR {result.fpr:.3f}, AUROC {result.auroc:.3f}" if result.fpr is not None else ""
     return f"OOS threshold {result.threshold:.4f} (TPR {result.tpr:.3f}{extra})"
 
@@ -147,7 +92,7 @@ def index_command(
         store = LabelStore.build(source, embedder=embedder, index=index)
         notes = []
         if examples is not None:
-            notes.append(f"{add_examples(store, examples, shots, seed)} examples")
+            notes.append(f"{store.add_examples_from(examples, shots, seed)} examples")
         if calibrate is not None:
             notes.append(_calibrate(store, calibrate))
     store.save(out)
@@ -229,7 +174,7 @@ def store_add(
         added = store.add(_load_descriptions(descriptions), replace=replace)
         notes.append(f"added {len(added)} labels")
     if examples is not None:
-        notes.append(f"added {add_examples(store, examples, shots, seed)} examples")
+        notes.append(f"added {store.add_examples_from(examples, shots, seed)} examples")
     store.save(store_dir)
     _say(f"{'; '.join(notes)}: {_summary(store, store_dir)}")
 
@@ -243,7 +188,7 @@ def store_remove(
     from ..store import LabelStore
 
     store = LabelStore.load(store_dir)
-    names = [store.entry(label).name for label in labels]  # all known before any change
+    names = [store.entry(label).label for label in labels]  # all known before any change
     for name in names:
         store.remove(name)
     store.save(store_dir)
@@ -265,7 +210,7 @@ def store_info(
     store = LabelStore.load(store_dir)  # checks the files; does not load the embedder
     meta = read_meta(store_dir)
     if as_json:
-        rows = [{"label": e.name, "descriptions": len(e.descriptions), "examples": len(e.examples)}
+        rows = [{"label": e.label, "descriptions": len(e.descriptions), "examples": len(e.examples)}
                 for e in store.entries]  # fmt: skip
         typer.echo(json.dumps({"meta": meta, "labels": rows}, ensure_ascii=False))
         return
@@ -280,6 +225,6 @@ def store_info(
     for column in ("label", "descriptions", "examples", "source"):
         table.add_column(column)
     for e in store.entries:
-        source = str(e.info.get("source", ""))
-        table.add_row(Text(e.name), str(len(e.descriptions)), str(len(e.examples)), source)
+        source = e.source or ""
+        table.add_row(Text(e.label), str(len(e.descriptions)), str(len(e.examples)), source)
     console.print(table)

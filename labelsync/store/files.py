@@ -1,8 +1,10 @@
 """A label store on disk: ``index.faiss``, ``labels.json``, ``meta.json`` (no pickle anywhere).
 
-``meta.json`` records the embedder, dimension, index type, scoring settings, threshold, library
-versions and the sha256 of the other two files. A store is written into a temporary sibling
-directory and renamed into place, so an existing store is replaced only by a complete one.
+``meta.json`` records what the store says about itself (embedder, dimension, index type, scoring
+settings, threshold) plus the format, library versions and the sha256 of the other two files. A
+store is written into a temporary sibling directory and renamed into place, so an existing store
+is replaced only by a complete one. This module knows files, not ``LabelStore``: the store turns
+itself into :class:`StoreFiles` and back.
 """
 
 from __future__ import annotations
@@ -12,19 +14,17 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .._io import atomic_directory
 from ..errors import LabelsyncError
 from . import index as faiss_index
-from .embedder import Embedder, canonical_name
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .label_store import LabelStore
+from .scoring import DESCRIPTION, EXAMPLE, NAME, vector_id
 
 logger = logging.getLogger(__name__)
 
@@ -63,37 +63,32 @@ def _json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def save_store(store: LabelStore, path: Path) -> Path:
-    """Write ``store`` to the directory ``path``, replacing an existing store there."""
-    if store._index is None:
-        raise LabelsyncError("cannot save an empty label store (no labels were added)")
+@dataclass
+class StoreFiles:
+    """The three parts of a store folder: the FAISS index, the label records and the metadata."""
+
+    index: Any
+    labels: dict  # {"next_id": int, "labels": [{"id", "name", "descriptions", "examples", ...}]}
+    meta: dict
+
+
+def write_store(path: Path, files: StoreFiles) -> Path:
+    """Write a store folder atomically; ``meta`` gains format, versions, time and checksums."""
     if path.exists() and not (path / META_FILE).is_file():
         if not path.is_dir() or any(path.iterdir()):
             raise LabelsyncError(f"{path}: exists and is not a label store; refusing to replace it")
     with atomic_directory(path) as staging:
-        faiss_index.write(store._index, staging / INDEX_FILE)
-        labels = {"next_id": store._next_id, "labels": [e.to_dict() for e in store._labels]}
-        _write(staging / LABELS_FILE, _json_bytes(labels))
+        faiss_index.write(files.index, staging / INDEX_FILE)
+        _write(staging / LABELS_FILE, _json_bytes(files.labels))
         meta = {
             "format": FORMAT_VERSION,
-            "embedder": store.embedder_name,
-            "dimension": store.dim,
-            "index": store.index_type,
-            "hnsw": vars(store.hnsw) if store.index_type == "hnsw" else None,
-            "template": store.template,
-            "name_weight": store.name_weight,
-            "aggregate": store.aggregate,
-            "example_weight": store.example_weight,
-            "threshold": store.threshold,
-            "calibration": store.calibration,
-            "num_labels": len(store._labels),
-            "num_vectors": store.num_vectors,
+            **files.meta,
             "versions": _versions(),
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "sha256": {name: sha256_file(staging / name) for name in (INDEX_FILE, LABELS_FILE)},
         }
         _write(staging / META_FILE, _json_bytes(meta))
-    logger.info("saved label store to %s (%d labels)", path, len(store._labels))
+    logger.info("saved label store to %s (%d labels)", path, len(files.labels["labels"]))
     return path
 
 
@@ -124,24 +119,15 @@ def verify_checksums(path: Path, meta: dict) -> None:
             )
 
 
-def load_store(
-    cls: type[LabelStore], path: Path, *, embedder: str | Embedder | None, verify: bool = True
-) -> LabelStore:
-    """Read and check a store directory written by :func:`save_store`."""
-    from .label_store import LabelEntry
-    from .scoring import DESCRIPTION, EXAMPLE, NAME, vector_id
+def read_store(path: Path, *, verify: bool = True) -> StoreFiles:
+    """Read and check a store folder written by :func:`write_store`.
 
+    Checks: every file present, checksums (``verify``), the index width against ``meta.json``,
+    well-formed label records, and that the index holds exactly the vectors the records name.
+    """
     meta = read_meta(path)
     if verify:
         verify_checksums(path, meta)
-    stored = meta.get("embedder")
-    if embedder is not None:
-        asked = canonical_name(getattr(embedder, "name", embedder))
-        if asked != stored:
-            raise LabelsyncError(
-                f"{path}: store was built with embedder {stored!r}, not {asked!r}; vectors of "
-                "different models cannot be compared (rebuild the store with that embedder)"
-            )
     index = faiss_index.read(path / INDEX_FILE)
     if index.d != meta.get("dimension"):
         raise LabelsyncError(
@@ -149,48 +135,26 @@ def load_store(
             f"says {meta.get('dimension')}"
         )
     try:
-        record = json.loads((path / LABELS_FILE).read_text(encoding="utf-8"))
-        entries = [
-            LabelEntry(
-                int(r["id"]),
-                str(r["name"]),
-                list(r["descriptions"]),
-                list(r.get("examples", [])),
-                {k: v for k, v in r.items() if k not in ("id", "name", "descriptions", "examples")},
-            )
-            for r in record["labels"]
-        ]
-        next_id = int(record["next_id"])
+        labels = json.loads((path / LABELS_FILE).read_text(encoding="utf-8"))
+        records = labels["labels"]
+        ids = [int(r["id"]) for r in records]
+        counts = [(len(r["descriptions"]), len(r.get("examples", []))) for r in records]
+        next_id = int(labels["next_id"])
+        for record in records:
+            str(record["name"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise LabelsyncError(f"{path / LABELS_FILE}: malformed label records ({exc})") from None
     expected = sorted(
-        vector_id(e.id, kind, slot)
-        for e in entries
-        for kind, count in (
-            (NAME, 1),
-            (DESCRIPTION, len(e.descriptions)),
-            (EXAMPLE, len(e.examples)),
-        )
+        vector_id(label_id, kind, slot)
+        for label_id, (descriptions, examples) in zip(ids, counts, strict=True)
+        for kind, count in ((NAME, 1), (DESCRIPTION, descriptions), (EXAMPLE, examples))
         for slot in range(count)
     )
-    ids = np.sort(faiss_index.ids_of(index))
-    if len(ids) != len(expected) or not np.array_equal(ids, np.asarray(expected, dtype=np.int64)):
-        raise LabelsyncError(f"{path}: index.faiss and labels.json disagree; rebuild the store")
-    if any(e.id >= next_id for e in entries) or any(
-        a.id >= b.id for a, b in zip(entries, entries[1:], strict=False)
+    stored = np.sort(faiss_index.ids_of(index))
+    if len(stored) != len(expected) or not np.array_equal(
+        stored, np.asarray(expected, dtype=np.int64)
     ):
+        raise LabelsyncError(f"{path}: index.faiss and labels.json disagree; rebuild the store")
+    if any(i >= next_id for i in ids) or any(a >= b for a, b in zip(ids, ids[1:], strict=False)):
         raise LabelsyncError(f"{path / LABELS_FILE}: label ids out of order; rebuild the store")
-    hnsw = meta.get("hnsw") or {}
-    store = cls(
-        embedder if embedder is not None else stored,
-        index=faiss_index.index_kind(index),
-        template=meta["template"],
-        name_weight=meta["name_weight"],
-        aggregate=meta["aggregate"],
-        example_weight=meta["example_weight"],
-        hnsw=faiss_index.HNSWParams(**hnsw) if hnsw else None,
-        dim=index.d,
-    )
-    store._index, store._labels, store._next_id = index, entries, next_id
-    store.threshold, store.calibration = meta.get("threshold"), meta.get("calibration")
-    return store
+    return StoreFiles(index, labels, meta)

@@ -1,31 +1,28 @@
-"""LabelStore: label names, descriptions and examples as vectors in one FAISS index.
-
-Every label owns a block of vector ids: ``label_id << 20 | kind << 18 | slot`` (kind 0 = its
-name, 1 = a description, 2 = an example utterance), so a label is removed with one id range and
-search hits map back to labels with array arithmetic. Label ids only grow, which keeps sorted
-vector ids in label order; scoring relies on that.
+"""LabelStore: zero/few-shot intent and out-of-scope scores from label names, descriptions and
+examples embedded by SentenceBERT. The vectors live in ``LabelVectors`` (vectors.py); this module
+embeds, scores, classifies, calibrates and saves.
 """
 
 from __future__ import annotations
 
-import difflib
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..descriptions import LabelDescriptions
 from ..errors import LabelsyncError
-from ..labels import LabelSet, normalize_label
 from ..prediction import Prediction
+from . import examples, scoring
 from . import index as faiss_index
-from . import scoring
 from .calibrate import Calibration, threshold_at_tpr
 from .embedder import DEFAULT_EMBEDDER, Embedder, canonical_name
-from .scoring import DESCRIPTION, EXAMPLE, ID_SHIFT, KINDS, MAX_SLOTS, NAME, vector_id
+from .files import StoreFiles, read_store, write_store
+from .scoring import KINDS
+from .vectors import LabelVectors, check_template
 
 logger = logging.getLogger(__name__)
 
@@ -41,32 +38,6 @@ DEFAULT_NAME_WEIGHT = "auto"
 AUTO_NAME_WEIGHTS = {"reviewed": 0.3, "user": 0.3, "llm": 0.7}
 DEFAULT_AGGREGATE = "max"
 DEFAULT_EXAMPLE_WEIGHT = 0.5
-_SPLIT = re.compile(r"[_\-\s]+")
-
-
-def humanize(name: str) -> str:
-    """The text embedded for a label name: ``book_flight`` -> ``book flight``."""
-    return _SPLIT.sub(" ", name).strip()
-
-
-@dataclass
-class LabelEntry:
-    """One label of a store: its stable id, name, descriptions, examples and provenance."""
-
-    id: int
-    name: str
-    descriptions: list[str]
-    examples: list[str] = field(default_factory=list)
-    info: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "descriptions": self.descriptions,
-            "examples": self.examples,
-            **self.info,
-        }
 
 
 @dataclass(frozen=True)
@@ -77,35 +48,6 @@ class Hit:
     kind: str
     text: str
     score: float
-
-
-def _entries_from(source: Any) -> list[tuple[str, list[str], dict]]:
-    """``(name, descriptions, info)`` from Descriptions, a YAML path, a mapping or names."""
-    from ..descriptions import Descriptions
-
-    if isinstance(source, (str, Path)) and Path(source).suffix in (".yaml", ".yml", ".json"):
-        source = Descriptions.from_yaml(source)
-    if isinstance(source, Descriptions):
-        provenance = ("source", "model")
-        return [
-            (e.label, list(e.descriptions), {k: getattr(e, k) for k in provenance if getattr(e, k)})
-            for e in source.entries()
-        ]
-    if isinstance(source, Mapping):
-        entries = []
-        for name, texts in source.items():
-            texts = [texts] if isinstance(texts, str) else list(texts or [])
-            texts = [" ".join(str(t).split()) for t in texts if str(t).strip()]
-            if not texts:
-                raise LabelsyncError(f"label {name!r} has no descriptions")
-            entries.append((str(name).strip(), texts, {}))
-        return entries
-    if isinstance(source, (LabelSet, list, tuple)) and all(isinstance(n, str) for n in source):
-        return [(str(n).strip(), [], {}) for n in source]  # names only
-    raise LabelsyncError(
-        f"cannot build labels from {type(source).__name__}; give Descriptions, a YAML file, "
-        "a {label: [descriptions]} mapping or a list of names"
-    )
 
 
 class LabelStore:
@@ -132,33 +74,20 @@ class LabelStore:
         self.device = device  # None: the GPU when faiss-gpu sees one; "cpu"; "cuda[:N]"
         if index not in faiss_index.INDEX_KINDS:
             raise LabelsyncError(f"unknown index type {index!r}; choose flat or hnsw")
-        try:
-            ok = "{description}" in template and bool(template.format(name="n", description="d"))
-        except (KeyError, IndexError, ValueError):
-            ok = False
-        if not ok:
-            raise LabelsyncError(
-                f"template {template!r} must contain '{{description}}' and no other field "
-                "than '{name}'"
-            )
+        check_template(template)
         self._embedder = embedder if isinstance(embedder, Embedder) else None
         self.embedder_name = canonical_name(getattr(embedder, "name", embedder))
-        self.index_type = index
         self.template = template
         scoring.check(name_weight, aggregate, example_weight)
         self.name_weight = name_weight
         self.aggregate = aggregate
         self.example_weight = example_weight
-        self.hnsw = hnsw or faiss_index.HNSWParams()
+        self._vectors = LabelVectors(index, hnsw)
         self.hnsw_candidates = 256  # vectors fetched per query before scoring with HNSW
         self.dim = dim
         if self._embedder is not None:
             self.embedder  # noqa: B018 - checks the embedder's dimension against ``dim``
-        self._index: Any = None
-        self._searcher: Any = None
-        self._layout: dict[str, np.ndarray] | None = None
-        self._labels: list[LabelEntry] = []
-        self._next_id = 0
+        self._searcher: tuple[int, Any] | None = None  # (vectors version, search index)
         self.threshold: float | None = None
         self.calibration: dict | None = None
 
@@ -170,7 +99,7 @@ class LabelStore:
         """A new store with the labels of ``descriptions`` (Descriptions, YAML path, names...)."""
         store = cls(embedder, **options)
         store.add(descriptions)
-        if not store._labels:
+        if not len(store):
             raise LabelsyncError("no labels to build a store from (empty descriptions)")
         return store
 
@@ -188,30 +117,36 @@ class LabelStore:
         return self._embedder
 
     @property
-    def labels(self) -> list[str]:
-        return [entry.name for entry in self._labels]
+    def index(self) -> Any:
+        """The FAISS index (``IndexIDMap2``) holding every label's vectors."""
+        return self._vectors.index
 
     @property
-    def entries(self) -> list[LabelEntry]:
-        """The label records (id, name, descriptions, examples), in store order."""
-        return list(self._labels)
+    def index_type(self) -> str:
+        return self._vectors.kind
 
-    def entry(self, label: str) -> LabelEntry:
+    @property
+    def hnsw(self) -> faiss_index.HNSWParams:
+        return self._vectors.hnsw
+
+    @property
+    def labels(self) -> list[str]:
+        return self._vectors.labels
+
+    @property
+    def entries(self) -> list[LabelDescriptions]:
+        """The label records (name, descriptions, examples, provenance), in store order."""
+        return list(self._vectors.entries)
+
+    def entry(self, label: str) -> LabelDescriptions:
         """The stored record of ``label`` (any spelling); an unknown label is a one-line error."""
-        key = normalize_label(label)
-        keys = [normalize_label(entry.name) for entry in self._labels]
-        if key in keys:
-            return self._labels[keys.index(key)]
-        close = difflib.get_close_matches(key, keys, n=1)
-        hint = f"; did you mean {self._labels[keys.index(close[0])].name!r}?" if close else ""
-        raise LabelsyncError(f"unknown label {label!r} in this store{hint}")
+        return self._vectors.entries[self._vectors.position(label)]
 
     def __contains__(self, label: object) -> bool:
-        keys = {normalize_label(n) for n in self.labels}
-        return isinstance(label, str) and normalize_label(label) in keys
+        return label in self._vectors
 
     def __len__(self) -> int:
-        return len(self._labels)
+        return len(self._vectors)
 
     def __repr__(self) -> str:
         return (
@@ -221,99 +156,53 @@ class LabelStore:
 
     @property
     def num_vectors(self) -> int:
-        return 0 if self._index is None else int(self._index.ntotal)
+        return self._vectors.num_vectors
 
-    # -- mutation -----------------------------------------------------------------------------
-    def _encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self.embedder.encode(texts)
-        if self._index is None:
-            self._index = faiss_index.new_index(self.dim, self.index_type, self.hnsw)
-        return vectors
-
-    def _changed(self) -> None:
-        self._searcher, self._layout = None, None
-
+    # -- changes ------------------------------------------------------------------------------
     def add(self, descriptions: Any, *, replace: bool = False) -> list[str]:
-        """Add labels (with their name and description vectors); returns the names added."""
-        entries = _entries_from(descriptions)
-        seen: set[str] = set()
-        for name, descs, _ in entries:
-            if len(descs) >= MAX_SLOTS:
-                raise LabelsyncError(f"label {name!r} has more than {MAX_SLOTS} descriptions")
-            key = normalize_label(name)
-            if not key:
-                raise LabelsyncError("a label has an empty name")
-            if key in seen:
-                raise LabelsyncError(f"label {name!r} appears twice in the new labels")
-            seen.add(key)
-            if name in self and not replace:
-                raise LabelsyncError(
-                    f"label {name!r} is already in the store (remove it first or use replace)"
-                )
-        texts, ids, new = [], [], []
-        for offset, (name, descs, info) in enumerate(entries):
-            label_id = self._next_id + offset
-            new.append(LabelEntry(label_id, name, descs, [], info))
-            texts.append(humanize(name))
-            texts += [self.template.format(name=humanize(name), description=d) for d in descs]
-            ids.append(vector_id(label_id, NAME, 0))
-            ids += [vector_id(label_id, DESCRIPTION, s) for s in range(len(descs))]
-        vectors = self._encode(texts)  # one batched call; nothing changes if it fails
-        for entry in new:
-            if entry.name in self:
-                self.remove(entry.name)
-        faiss_index.add(self._index, vectors, np.asarray(ids, dtype=np.int64))
-        self._labels += new
-        self._next_id += len(new)
-        self._changed()
-        logger.info("added %d labels (%d vectors)", len(new), len(ids))
-        return [entry.name for entry in new]
+        """Add labels with their name, description and example vectors; returns the names added.
+
+        ``descriptions``: Descriptions, a YAML path, a ``{label: [descriptions]}`` mapping or
+        label names (see ``Descriptions.coerce``). The store keeps its own copies.
+        """
+        new = self._vectors.prepare(descriptions, replace=replace)
+        texts = [t for entry in new for t in self._vectors.texts_of(entry, self.template)]
+        self._vectors.add(new, self.embedder.encode(texts))  # nothing changes if encoding fails
+        logger.info("added %d labels (%d vectors)", len(new), len(texts))
+        return [entry.label for entry in new]
 
     def remove(self, label: str) -> None:
         """Remove a label and all its vectors; other labels keep their vectors and ids."""
-        entry = self.entry(label)
-        start = entry.id << ID_SHIFT
-        self._index = faiss_index.remove_range(self._index, start, start + (1 << ID_SHIFT))
-        self._labels.remove(entry)
-        self._changed()
+        self._vectors.remove(label)
 
     def add_examples(
         self, label: str | Mapping[str, Iterable[str]], texts: Iterable[str] | None = None
     ) -> int:
         """Add example utterances (few-shot kNN) of one label, or of many as a mapping
         ``{label: texts}`` in one encoding call; returns how many were new."""
-        groups = label if isinstance(label, Mapping) else {label: texts or []}
-        plan, ids = [], []
-        for name, group in groups.items():
-            entry = self.entry(name)
-            known = set(entry.examples)
-            fresh = list(dict.fromkeys(" ".join(t.split()) for t in group if t and t.strip()))
-            fresh = [t for t in fresh if t not in known]
-            if len(entry.examples) + len(fresh) > MAX_SLOTS:
-                raise LabelsyncError(f"label {entry.name!r}: more than {MAX_SLOTS} examples")
-            start = len(entry.examples)
-            ids += [vector_id(entry.id, EXAMPLE, start + i) for i in range(len(fresh))]
-            plan.append((entry, fresh))
-        texts_in_order = [t for _, fresh in plan for t in fresh]
-        if not texts_in_order:
-            return 0
-        vectors = self._encode(texts_in_order)
-        faiss_index.add(self._index, vectors, np.asarray(ids, dtype=np.int64))
-        for entry, fresh in plan:
-            entry.examples += fresh
-        self._changed()
-        return len(texts_in_order)
+        groups = dict(label) if isinstance(label, Mapping) else {label: texts or []}
+        plan = self._vectors.new_examples(groups)
+        fresh = [t for _, group in plan for t in group]
+        if fresh:
+            self._vectors.add_examples(plan, self.embedder.encode(fresh))
+        return len(fresh)
+
+    def add_examples_from(self, path: str | Path, shots: int = 5, seed: int = 0) -> int:
+        """Add up to ``shots`` examples per store label from a CSV/TSV with ``text,label``
+        (a fixed-seed sample; out-of-scope and unknown labels skipped); returns how many."""
+        rows = examples.read_pairs(path)
+        return self.add_examples(examples.sample_shots(rows, self.labels, shots, seed, where=path))
 
     # -- search and scoring -------------------------------------------------------------------
     def _search_index(self) -> Any:
-        if self._index is None or not self._labels:
+        vectors = self._vectors
+        if vectors.index is None or not len(vectors):
             raise LabelsyncError("the label store is empty: add labels first")
-        if self._searcher is None:
+        if self._searcher is None or self._searcher[0] != vectors.version:
             cpu_only = self.device is not None and not str(self.device).startswith("cuda")
-            self._searcher = (
-                self._index if cpu_only else faiss_index.to_gpu(self._index, self.device)
-            )
-        return self._searcher
+            searcher = vectors.index if cpu_only else faiss_index.to_gpu(vectors.index, self.device)
+            self._searcher = (vectors.version, searcher)
+        return self._searcher[1]
 
     def _texts(self, texts: Sequence[str] | str) -> list[str]:
         texts = [texts] if isinstance(texts, str) else list(texts)
@@ -325,7 +214,6 @@ class LabelStore:
         """The ``k`` nearest stored vectors (names, descriptions, examples) of each text."""
         searcher = self._search_index()
         scores, ids = faiss_index.search(searcher, self.embedder.encode(self._texts(texts)), k)
-        entries = {entry.id: entry for entry in self._labels}
         owners, kinds, slots = (part.tolist() for part in scoring.decode(ids))
         hits = []
         for row, score_row in enumerate(scores.tolist()):
@@ -333,9 +221,9 @@ class LabelStore:
             for col, score in enumerate(score_row):
                 if ids[row, col] < 0:  # fewer than k vectors
                     continue
-                entry, kind = entries[owners[row][col]], kinds[row][col]
-                texts_of_kind = ([entry.name], entry.descriptions, entry.examples)[kind]
-                found.append(Hit(entry.name, KINDS[kind], texts_of_kind[slots[row][col]], score))
+                entry, kind = self._vectors.owner(owners[row][col]), kinds[row][col]
+                texts_of_kind = ([entry.label], entry.descriptions, entry.examples)[kind]
+                found.append(Hit(entry.label, KINDS[kind], texts_of_kind[slots[row][col]], score))
             hits.append(found)
         return hits
 
@@ -355,27 +243,25 @@ class LabelStore:
         if w == "auto":
             w = self.label_name_weights()
         searcher = self._search_index()
-        if self._layout is None:
-            label_ids = np.array([e.id for e in self._labels], dtype=np.int64)
-            self._layout = scoring.layout(faiss_index.ids_of(self._index), label_ids)
-        sorted_ids = self._layout["ids"]
+        layout = self._vectors.layout()
+        sorted_ids = layout["ids"]
         total = len(sorted_ids)
         k = total if self.index_type == "flat" else min(total, self.hnsw_candidates)
-        if searcher is not self._index:
+        if searcher is not self._vectors.index:
             k = min(k, faiss_index.GPU_MAX_K)
-        out = np.empty((len(queries), len(self._labels)), dtype=np.float32)
+        out = np.empty((len(queries), len(self)), dtype=np.float32)
         step = max(1, (1 << 24) // total)  # bounds the dense [step, total] block
         for start in range(0, len(queries), step):
             scores, ids = faiss_index.search(searcher, queries[start : start + step], k)
             sims = scoring.dense(scores, ids, sorted_ids)
-            out[start : start + step] = scoring.combine(sims, self._layout, aggregate, w, e)
+            out[start : start + step] = scoring.combine(sims, layout, aggregate, w, e)
         return out
 
     def label_name_weights(self) -> np.ndarray:
         """Per-label name weight of the ``"auto"`` setting, from each label's provenance:
         descriptions a person wrote or reviewed are trusted more than raw LLM output."""
         return np.array(
-            [AUTO_NAME_WEIGHTS.get(e.info.get("source", "user"), 0.7) for e in self._labels],
+            [AUTO_NAME_WEIGHTS.get(e.source or "user", 0.7) for e in self._vectors.entries],
             dtype=np.float32,
         )
 
@@ -428,6 +314,13 @@ class LabelStore:
         self.calibration = result.to_dict()
         return result
 
+    def calibrate_from(self, path: str | Path, target_tpr: float = 0.95) -> Calibration:
+        """``calibrate`` on a CSV/TSV with ``text,label``; ``oos``/``UNK`` rows are out of scope."""
+        inside, outside = examples.split_scope(examples.read_pairs(path))
+        if not inside:
+            raise LabelsyncError(f"{path}: no in-scope rows to calibrate on")
+        return self.calibrate(inside, outside or None, target_tpr)
+
     def description_matrix(
         self, labels: Iterable[str] | None = None, *, include_name: bool = False
     ) -> tuple[Any, Any]:
@@ -438,31 +331,31 @@ class LabelStore:
         """
         import torch
 
-        entries = [self.entry(n) for n in (self.labels if labels is None else labels)]
-        kinds = (NAME, DESCRIPTION) if include_name else (DESCRIPTION,)
-        wanted = [
-            [vector_id(e.id, k, s) for k in kinds for s in range(len(e.descriptions) if k else 1)]
-            or [vector_id(e.id, NAME, 0)]
-            for e in entries
-        ]
-        width = max((len(w) for w in wanted), default=0)
-        ids, vectors = faiss_index.vectors_of(self._index)
-        order = np.argsort(ids)
-        flat_ids = np.array([i for w in wanted for i in w], dtype=np.int64)
-        rows = order[np.searchsorted(ids, flat_ids, sorter=order)]
-        mask = np.zeros((len(entries), width), dtype=bool)
-        for row, w in enumerate(wanted):
-            mask[row, : len(w)] = True
-        matrix = np.zeros((len(entries), width, vectors.shape[1]), dtype=np.float32)
-        matrix[mask] = vectors[rows]
+        matrix, mask = self._vectors.rows(self.labels if labels is None else list(labels),
+                                          include_name=include_name)  # fmt: skip
         return torch.from_numpy(matrix), torch.from_numpy(mask)
 
     # -- files --------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the store directory atomically (see :mod:`labelsync.store.files`)."""
-        from .files import save_store
-
-        return save_store(self, Path(path))
+        if self._vectors.index is None:
+            raise LabelsyncError("cannot save an empty label store (no labels were added)")
+        meta = {
+            "embedder": self.embedder_name,
+            "dimension": self.dim,
+            "index": self.index_type,
+            "hnsw": vars(self.hnsw) if self.index_type == "hnsw" else None,
+            "template": self.template,
+            "name_weight": self.name_weight,
+            "aggregate": self.aggregate,
+            "example_weight": self.example_weight,
+            "threshold": self.threshold,
+            "calibration": self.calibration,
+            "num_labels": len(self),
+            "num_vectors": self.num_vectors,
+        }
+        files = StoreFiles(self._vectors.index, self._vectors.to_records(), meta)
+        return write_store(Path(path), files)
 
     @classmethod
     def load(
@@ -477,9 +370,31 @@ class LabelStore:
 
         ``device``: ``"cpu"``, ``"cuda"`` (faiss-gpu required) or ``None`` (GPU when usable).
         """
-        from .files import load_store
-
         faiss_index.check_device(device)
-        store = load_store(cls, Path(path), embedder=embedder, verify=verify)
-        store.device = device
+        path = Path(path)
+        files = read_store(path, verify=verify)
+        meta, stored = files.meta, files.meta.get("embedder")
+        if embedder is not None:
+            asked = canonical_name(getattr(embedder, "name", embedder))
+            if asked != stored:
+                raise LabelsyncError(
+                    f"{path}: store was built with embedder {stored!r}, not {asked!r}; vectors "
+                    "of different models cannot be compared (rebuild the store with that embedder)"
+                )
+        hnsw = meta.get("hnsw") or {}
+        store = cls(
+            embedder if embedder is not None else stored,
+            index=faiss_index.index_kind(files.index),
+            template=meta["template"],
+            name_weight=meta["name_weight"],
+            aggregate=meta["aggregate"],
+            example_weight=meta["example_weight"],
+            hnsw=faiss_index.HNSWParams(**hnsw) if hnsw else None,
+            dim=files.index.d,
+            device=device,
+        )
+        store._vectors = LabelVectors.from_records(
+            files.index, files.labels, store.index_type, store.hnsw, str(path / "labels.json")
+        )
+        store.threshold, store.calibration = meta.get("threshold"), meta.get("calibration")
         return store
