@@ -37,11 +37,13 @@ _EXPORTS = {
     "evaluate_open_set": "labelsync.ood.evaluate",
     "register_detector": "labelsync.ood",
     "available_detectors": "labelsync.ood",
+    "Client": "labelsync.client",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .client import Client
     from .describe.cache import DescriptionCache
     from .describe.describer import DescribeConfig, describe
     from .describe.prompts import PromptTemplate

@@ -15,3 +15,18 @@ def stdout_console() -> Console:
 @functools.lru_cache(maxsize=1)
 def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
+
+
+def prediction_table(predictions, title: str, top_k: int):
+    """A rich table of predictions: text, label, score, OOS flag and the runner-up labels."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(title), title_justify="left")
+    for column in ("text", "label", "score", "OOS", f"top {top_k}"):
+        table.add_column(column, overflow="fold")
+    for p in predictions:
+        oos = "-" if p.in_scope is None else ("no" if p.in_scope else "yes")
+        others = ", ".join(f"{name} {score:.2f}" for name, score in p.top_k[1:])
+        table.add_row(Text(p.text), Text(p.label), f"{p.score:.3f}", oos, Text(others))
+    return table

@@ -106,23 +106,31 @@ CLASSIFY_EPILOG = """Examples:
   labelsync classify --store stores/clinc150 "book me a flight to paris" "what's my balance"
 
   labelsync classify --store stores/clinc150 --file texts.txt --top-k 5 --json
+
+  labelsync classify --server http://127.0.0.1:8000 "book me a flight"   # a running serve
 """
 
 
 @app.command("classify", epilog=CLASSIFY_EPILOG)
 def classify_command(
     texts: list[str] = typer.Argument(None, help="Texts to classify."),
-    store_dir: Path = typer.Option(..., "--store", "-s", help="Label store directory."),
+    store_dir: Path = typer.Option(None, "--store", "-s", help="Label store directory."),
     file: Path = typer.Option(None, "--file", "-f", help="More texts, one per line."),
     top_k: int = typer.Option(3, "--top-k", "-k", min=1, help="Labels to show per text."),
     as_json: bool = typer.Option(False, "--json", help="JSON lines instead of a table."),
     device: str = typer.Option(
         None, "--device", help="cpu or cuda (needs faiss-gpu); default: the GPU when usable."
     ),
+    server: str = typer.Option(
+        None,
+        "--server",
+        envvar="LABELSYNC_SERVER",
+        help="URL of a running 'labelsync serve' to ask instead (no model loads here).",
+    ),
 ) -> None:
     """Zero-shot (or few-shot) intent and out-of-scope flag for each text, from the store alone."""
-    from ..store import LabelStore
-
+    if store_dir is None and server is None:
+        raise typer.BadParameter("give --store DIR (or --server URL)", param_hint="'--store'")
     texts = [t for t in texts or [] if t.strip()]
     if file is not None:
         if not file.is_file():
@@ -131,6 +139,13 @@ def classify_command(
         texts = [t for t in texts if t]
     if not texts:
         raise LabelsyncError("no text to classify: give texts as arguments or --file")
+    if server is not None:
+        from .serve import classify_via_server
+
+        classify_via_server(server, texts, top_k, as_json, store_dir)
+        return
+    from ..store import LabelStore
+
     store = LabelStore.load(store_dir, device=device)
     predictions = store.classify(texts, top_k=top_k)
     if as_json:
