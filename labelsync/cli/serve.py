@@ -113,13 +113,13 @@ def run(config, kind: str, review=None) -> None:
     what = f"{kind} {config.path}" if config.path else "the review page"
     url = f"http://{config.host}:{config.port}"
     where = f"{url}/review/" if review is not None else f"{url} (API docs at {url}/docs)"
-    stderr_console().print(f"serving {what} at {where}; Ctrl-C stops", markup=False)
+    stderr_console().print(f"serving {what} at {where}; Ctrl-C stops", markup=False, soft_wrap=True)
     run_server(config, app_, log_level=_uvicorn_log_level())
 
 
 def _uvicorn_log_level() -> str:
-    level = logging.getLogger().getEffectiveLevel()
-    return "debug" if level <= logging.DEBUG else "info" if level <= logging.INFO else "warning"
+    """uvicorn's own lines (start, stop, access log) at info; everything with --debug."""
+    return "debug" if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else "info"
 
 
 def classify_via_server(

@@ -145,4 +145,12 @@ def app_from_environment() -> FastAPI:
     text = os.environ.get(CONFIG_ENV)
     if not text:
         raise LabelsyncError(f"{CONFIG_ENV} is not set (start workers with 'labelsync serve')")
+    # sentence-transformers' (disabled) progress bar makes tqdm create a multiprocessing lock, a
+    # named semaphore that a spawned worker never releases ("leaked semaphore" at shutdown); a
+    # thread lock is all a worker needs.
+    import threading
+
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     return create_app(ServeConfig.from_json(text))
