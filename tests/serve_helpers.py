@@ -111,3 +111,55 @@ def metric(text: str, name: str) -> float:
         if key == name:
             return float(value)
     return 0.0
+
+
+# --- the review page ------------------------------------------------------------------------------
+
+REVIEW_LABELS = [
+    {
+        "label": "book_flight",
+        "descriptions": [
+            "The user wants to book a plane ticket.",
+            "The user asks to fly somewhere.",
+        ],
+        "source": "llm",
+        "model": "SmolLM2-135M-Instruct.Q4_1.gguf",
+    },
+    {
+        "label": "reserve_ticket",
+        "descriptions": ["The user wants to book a plane ticket for a trip.", "A train seat."],
+        "source": "llm",
+    },
+    {
+        "label": "weather",
+        "descriptions": ["The user asks about the news.", "The user wants the forecast."],
+        "source": "llm",
+    },
+    {
+        "label": "alarm",
+        "descriptions": ["The user wants to set an alarm.", "The user asks to be woken up."],
+        "source": "reviewed",
+    },
+]
+DEV_ROWS = [
+    ("book me a flight to rome", "book_flight"),
+    ("i need a plane ticket for my trip to berlin", "book_flight"),  # wrong until an edit
+    ("reserve a train seat to lyon", "reserve_ticket"),
+    ("will it rain tomorrow", "weather"),
+    ("is it going to be sunny this weekend", "weather"),
+    ("wake me up at seven", "alarm"),
+    ("what is the meaning of life", "oos"),
+]
+
+
+def write_review_files(folder: Path) -> tuple[Path, Path]:
+    """A descriptions YAML (two confusable labels) and a dev TSV with one row they get wrong
+    until book_flight's second description is edited (see ``FIX``)."""
+    descriptions = folder / "descriptions.yaml"
+    descriptions.write_text(yaml.safe_dump({"labels": REVIEW_LABELS}, sort_keys=False))
+    dev = folder / "dev.tsv"
+    dev.write_text("text\tlabel\n" + "".join(f"{t}\t{label}\n" for t, label in DEV_ROWS))
+    return descriptions, dev
+
+
+FIX = ("book_flight", 1, "The user needs a plane ticket for a trip.")  # label, slot, new text
