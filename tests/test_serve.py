@@ -57,7 +57,9 @@ def test_classify_labels_health_docs_and_metrics(store_dir):
         assert labels[0]["descriptions"] == DESCRIPTIONS["book_flight"]
         health = http.get("/healthz").json()
         assert health["status"] == "ok" and health["kind"] == "store" and health["labels"] == 3
-        assert http.get("/docs").status_code == 200
+        docs = http.get("/docs")
+        assert docs.status_code == 200 and "cdn" not in docs.text.lower()  # works offline
+        assert http.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
         paths = http.get("/openapi.json").json()["paths"]
         assert {"/v1/classify", "/v1/labels", "/v1/reload", "/healthz", "/metrics"} <= set(paths)
         wrong = http.post("/v1/predict", json={"texts": ["x"]})
@@ -183,6 +185,8 @@ def test_api_key_is_required_compared_and_never_logged(store_dir, monkeypatch, c
     body = {"texts": ["book a flight"]}
     with server, httpx2.Client(base_url=server.url) as http:
         assert http.get("/healthz").status_code == 200  # open, for liveness probes
+        assert http.get("/docs").status_code == 200  # and the API docs page with its assets
+        assert http.get("/static-offline-docs/swagger-ui.css").status_code == 200
         none = http.post("/v1/classify", json=body)
         assert none.status_code == 401 and none.headers["www-authenticate"] == "Bearer"
         wrong = http.post("/v1/classify", json=body, headers={"Authorization": "Bearer nope"})

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.datastructures import Secret
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -117,7 +118,7 @@ def create_app(
             if review is not None:
                 review.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs with swagger-ui served from the package, not a CDN (offline)
         title="labelsync",
         version=__version__,
         summary="Intent labels from label semantics: a label store or a trained A-MESS run.",

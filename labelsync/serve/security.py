@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 __all__ = ["ApiKeyMiddleware"]
 
 OPEN_PATHS = ("/healthz", "/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
+OPEN_PREFIXES = ("/static-offline-docs/",)  # the docs page's own scripts and styles
 
 
 class ApiKeyMiddleware:
@@ -31,7 +32,8 @@ class ApiKeyMiddleware:
         return hmac.compare_digest(given.strip().encode("utf-8"), self._key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
         if self._allowed(Headers(scope=scope)):
