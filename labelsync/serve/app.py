@@ -102,7 +102,7 @@ def create_app(
             max_wait_s=config.max_wait_ms / 1000,
             max_queue=config.max_queue,
             batching=config.batching,
-            on_batch=metrics.batch_size.observe,
+            on_batch=metrics.batch_done,
             on_pending=metrics.pending.set,
         )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,8 +41,8 @@ class MicroBatcher:
 
     ``max_queue`` bounds the items accepted and not yet answered (waiting or in a forward
     pass). ``batching=False`` runs each request on its own (the benchmark's baseline).
-    ``on_batch(n_items)`` is called for every forward pass (metrics), ``on_pending(n)`` whenever
-    the number of accepted, unanswered items changes.
+    ``on_batch(n_items, seconds)`` is called after every forward pass (metrics), ``on_pending(n)``
+    whenever the number of accepted, unanswered items changes.
     """
 
     def __init__(
@@ -52,7 +53,7 @@ class MicroBatcher:
         max_wait_s: float = 0.005,
         max_queue: int = 512,
         batching: bool = True,
-        on_batch: Callable[[int], None] | None = None,
+        on_batch: Callable[[int, float], None] | None = None,
         on_pending: Callable[[int], None] | None = None,
     ):
         self.run_batch = run_batch
@@ -60,7 +61,7 @@ class MicroBatcher:
         self.max_wait_s = max_wait_s if batching else 0.0
         self.max_queue = max_queue
         self.batching = batching
-        self.on_batch = on_batch or (lambda n: None)
+        self.on_batch = on_batch or (lambda n, seconds: None)
         self.on_pending = on_pending or (lambda n: None)
         self._jobs: collections.deque[_Job] = collections.deque()
         self._pending = 0  # items accepted and not answered yet
@@ -172,10 +173,11 @@ class MicroBatcher:
     async def _run(self, batch: list[_Job]) -> None:
         loop = asyncio.get_running_loop()
         items = [item for job in batch for item in job.items]
-        self.on_batch(len(items))
+        started = time.perf_counter()
         try:
             results = await loop.run_in_executor(self._executor, self.run_batch, items)
         except Exception as exc:
+            self.on_batch(len(items), time.perf_counter() - started)
             if len(batch) == 1:
                 _settle(batch[0], exc=exc)
                 return
@@ -186,6 +188,7 @@ class MicroBatcher:
             for job in batch:
                 await self._run([job])
             return
+        self.on_batch(len(items), time.perf_counter() - started)
         start = 0
         for job in batch:
             _settle(job, results[start : start + len(job.items)])

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from starlette.concurrency import run_in_threadpool
 
 from ..errors import LabelsyncError
 from ..predict import FEATURE_FILE_SUFFIXES, load_feature_file
@@ -95,8 +96,10 @@ async def load_uploads(
                 suffix = _check_suffix(modality, name, where)
                 target = Path(folder) / f"{modality}-{position}{suffix}"
                 await _copy(upload, target, max_file_bytes, where)
-                try:
-                    arrays[modality].append(_read(modality, target, suffix))
+                try:  # parsing may take a while: off the event loop
+                    arrays[modality].append(
+                        await run_in_threadpool(_read, modality, target, suffix)
+                    )
                 except LabelsyncError as exc:
                     message = str(exc).replace(str(target), f"upload {name!r}")
                     raise MediaError(f"{where}: {message}") from None

@@ -52,6 +52,12 @@ class Metrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
+        self.forward_seconds = Histogram(
+            "labelsync_forward_seconds",
+            "Time of one forward pass (a batch, on the model thread).",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.pending = Gauge(
             "labelsync_pending_inputs",
             "Inputs accepted and not answered yet (waiting or in a forward pass).",
@@ -63,6 +69,11 @@ class Metrics:
             "Requests refused because the queue was full (503).",
             registry=self.registry,
         )
+
+    def batch_done(self, size: int, seconds: float) -> None:
+        """One forward pass of ``size`` inputs took ``seconds``."""
+        self.batch_size.observe(size)
+        self.forward_seconds.observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition and its content type."""
