@@ -65,6 +65,7 @@ class Client:
         self.close()
 
     def close(self) -> None:
+        """Close the connection pool."""
         self._http.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:

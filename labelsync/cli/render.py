@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.table import Table
+
+    from ..prediction import Prediction
 
 
 @functools.lru_cache(maxsize=1)
@@ -17,7 +23,7 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False)
 
 
-def prediction_table(predictions, title: str, top_k: int):
+def prediction_table(predictions: list[Prediction], title: str, top_k: int) -> Table:
     """A rich table of predictions: text, label, score, OOS flag and the runner-up labels."""
     from rich.table import Table
     from rich.text import Text

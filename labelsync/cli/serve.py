@@ -7,12 +7,18 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ..errors import LabelsyncError
 from . import app
 from .render import prediction_table, stderr_console, stdout_console
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..client import Client
+    from ..serve.config import ServeConfig
+    from ..serve.review.session import ReviewSession
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +106,7 @@ def serve_command(
     run(config, kind)
 
 
-def run(config, kind: str, review=None) -> None:
+def run(config: ServeConfig, kind: str, review: ReviewSession | None = None) -> None:
     """Build the app (one process) and serve it until interrupted."""
     from ..serve.runner import run_server
 
@@ -142,7 +148,7 @@ def classify_via_server(
     )
 
 
-def _check_same_store(client, store_dir: Path) -> None:
+def _check_same_store(client: Client, store_dir: Path) -> None:
     """Warn when the server holds another version of ``store_dir`` (it was changed on disk)."""
     import hashlib
 

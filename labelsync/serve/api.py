@@ -42,6 +42,7 @@ class ServerState:
 
 
 def state_of(request: Request) -> ServerState:
+    """The ``ServerState`` of the app handling ``request``."""
     return request.app.state.labelsync
 
 

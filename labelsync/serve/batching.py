@@ -72,6 +72,7 @@ class MicroBatcher:
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
+        """Start the batching loop (on the server's event loop)."""
         self._arrived = asyncio.Event()
         self._model = asyncio.Lock()
         self._task = asyncio.create_task(self._loop(), name="labelsync-batcher")

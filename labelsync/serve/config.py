@@ -93,9 +93,11 @@ class ServeConfig:
         return key.strip()
 
     def to_json(self) -> str:
+        """The config as JSON (for worker processes)."""
         return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> ServeConfig:
+        """The inverse of ``to_json`` (unknown fields are ignored)."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in json.loads(text).items() if k in known})

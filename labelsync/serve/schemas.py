@@ -48,6 +48,8 @@ class PredictRequest(BaseModel):
 
 
 class LabelScore(BaseModel):
+    """One of the top-k labels with its score."""
+
     label: str
     score: float
 
@@ -65,6 +67,8 @@ class PredictionOut(BaseModel):
 
 
 class PredictionsResponse(BaseModel):
+    """The answer of /v1/classify and /v1/predict: one prediction per input, in order."""
+
     predictions: list[PredictionOut]
 
 
@@ -88,6 +92,7 @@ def check_texts(texts: list[Any], config: ServeConfig) -> list[str]:
 
 
 def check_top_k(top_k: int, config: ServeConfig) -> int:
+    """``top_k``, or ``BadInput`` when it is out of range."""
     if not 1 <= top_k <= config.max_top_k:
         raise BadInput(f"top_k: must be between 1 and {config.max_top_k}, got {top_k}")
     return top_k

@@ -93,6 +93,7 @@ class _Generation:
         self.file = Path(folder) / "generation" if folder else None
 
     def current(self) -> str:
+        """The latest reload token ("" when there is none or no shared folder)."""
         if self.file is None:
             return ""
         try:
@@ -101,6 +102,7 @@ class _Generation:
             return ""
 
     def bump(self) -> str:
+        """Announce a reload to the other workers; returns the new token."""
         if self.file is None:
             return ""
         token = uuid.uuid4().hex
@@ -148,6 +150,7 @@ class _Served:
             self._seen = current
 
     def label_names(self) -> list[str]:  # pragma: no cover - abstract
+        """The served label names, in model order."""
         raise NotImplementedError
 
     def info(self) -> dict[str, Any]:
@@ -185,9 +188,11 @@ class ServedStore(_Served):
         self.model.classify(["warm up"], top_k=1)
 
     def label_names(self) -> list[str]:
+        """The served label names, in model order."""
         return self.model.labels
 
     def labels(self) -> list[dict[str, Any]]:
+        """Each label with its descriptions, provenance and number of examples."""
         return [
             {
                 "label": e.label,
@@ -204,10 +209,6 @@ class ServedStore(_Served):
         store = self.model  # one version for the whole batch
         k = max(item.top_k for item in items)
         return self._trim(store.classify([item.text for item in items], top_k=k), items)
-
-    def threshold(self) -> dict[str, Any]:
-        """The out-of-scope threshold in use and how it was set (None: not calibrated)."""
-        return {"value": self.model.threshold, "calibration": self.model.calibration}
 
 
 class ServedRun(_Served):
@@ -231,9 +232,11 @@ class ServedRun(_Served):
         """Nothing: a text-only pass would log a warning for a multimodal model."""
 
     def label_names(self) -> list[str]:
+        """The served label names, in model order."""
         return self.model.labels
 
     def labels(self) -> list[dict[str, Any]]:
+        """Each label with the descriptions the run was trained with (if saved)."""
         from ..descriptions import Descriptions
         from ..training.runs import DESCRIPTIONS_FILE
 
@@ -250,6 +253,7 @@ class ServedRun(_Served):
 
     @property
     def modalities(self) -> tuple[str, ...]:
+        """The feature inputs the model fuses (``video``, ``audio``)."""
         return tuple(self.model.config.modalities)
 
     def run_batch(self, items: list[PredictItem]) -> list[Prediction]:

@@ -26,24 +26,34 @@ TOKEN_PLACEHOLDER = "__LABELSYNC_REVIEW_TOKEN__"
 
 
 class LabelRecord(BaseModel):
+    """One label of the page's working copy."""
+
     label: str
     descriptions: list[str]
 
 
 class WorkingCopy(BaseModel):
+    """The descriptions as they are on the page."""
+
     labels: list[LabelRecord]
 
 
 class TryRequest(WorkingCopy):
+    """A sentence to classify under the working copy."""
+
     text: str
 
 
 class RegenerateRequest(BaseModel):
+    """One label to describe again, with ``n`` descriptions."""
+
     label: str
     n: int = Field(3, ge=1, le=20)
 
 
 class SaveRequest(WorkingCopy):
+    """The working copy and the file version the page loaded."""
+
     version: str
 
 
