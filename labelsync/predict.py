@@ -81,21 +81,10 @@ class Predictor:
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, device: str | None = None) -> Predictor:
         """Load a ``save_pretrained`` directory (its ``encoder/`` folder holds the tokenizer)."""
-        from transformers import AutoTokenizer
+        from .training.evaluation import load_checkpoint
 
-        from .model import AMessModel
-        from .model.modeling import ENCODER_DIR
-
-        directory = Path(directory)
-        if not (directory / ENCODER_DIR / "tokenizer_config.json").is_file():
-            raise LabelsyncError(f"{directory}: no tokenizer saved with the model ({ENCODER_DIR}/)")
-        try:
-            model = AMessModel.from_pretrained(directory)
-        except (FileNotFoundError, RuntimeError, ValueError) as exc:
-            raise LabelsyncError(
-                f"{directory}: cannot load the model ({str(exc).splitlines()[0]})"
-            ) from None
-        return cls(model, AutoTokenizer.from_pretrained(str(directory / ENCODER_DIR)), device)
+        model, tokenizer = load_checkpoint(directory)
+        return cls(model, tokenizer, device)
 
     @classmethod
     def from_run(
