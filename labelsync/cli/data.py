@@ -48,7 +48,7 @@ def inspect_command(
 
     Example: labelsync data inspect mintrec --data-dir data/MIntRec
     """
-    from ..data import load_dataset
+    from ..data import load_dataset, summarize
 
     features: Any = None if no_features else {"video": video or "auto", "audio": audio or "auto"}
     dataset_obj = load_dataset(
@@ -60,7 +60,7 @@ def inspect_command(
         oos_label=oos_label,
         variant=variant,
     )
-    summary = dataset_obj.summary()
+    summary = summarize(dataset_obj)
     for warning in summary["warnings"]:
         stderr_console().print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     if as_json:

@@ -5,6 +5,10 @@
 ``text``, ``label``, ``label_id``, ``is_oos`` and ``{video,audio}_length``), the ``LabelSet`` the
 ids come from, the out-of-scope label, and memory-mapped feature stores that ``collator()`` pads
 per batch. Names load lazily so that importing this package stays cheap.
+
+Modules follow the data flow: ``base`` (errors, rows) <- readers (``mintrec``, ``mintrec2``,
+``clinc150``, ``custom``, ``tabular``) and stores (``feature_store``, ``features``) <-
+``feature_files`` (finding, checking) <- ``collate`` <- ``dataset`` <- ``loading``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "IntentDataset": "labelsync.data.base",
+    "IntentDataset": "labelsync.data.dataset",
     "MaxLengths": "labelsync.data.base",
     "DataError": "labelsync.data.base",
     "FeatureError": "labelsync.data.base",
@@ -23,9 +27,9 @@ _EXPORTS = {
     "load_dataset": "labelsync.data.loading",
     "register_dataset": "labelsync.data.loading",
     "available_datasets": "labelsync.data.loading",
-    "FeatureStore": "labelsync.data.features",
+    "FeatureStore": "labelsync.data.feature_store",
     "open_feature_store": "labelsync.data.features",
-    "find_feature_file": "labelsync.data.features",
+    "find_feature_file": "labelsync.data.feature_files",
     "convert_features": "labelsync.data.writers",
     "save_features": "labelsync.data.writers",
     "write_safetensors": "labelsync.data.writers",
@@ -58,16 +62,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .base import (
-        SPLITS,
-        DataError,
-        FeatureError,
-        IntentDataset,
-        MaxLengths,
-        PickleNotAllowedError,
-    )
+    from .base import SPLITS, DataError, FeatureError, MaxLengths, PickleNotAllowedError
     from .collate import IntentCollator, pad_features
-    from .features import FeatureStore, find_feature_file, open_feature_store
+    from .dataset import IntentDataset
+    from .feature_files import find_feature_file
+    from .feature_store import FeatureStore
+    from .features import open_feature_store
     from .loading import available_datasets, load_dataset, register_dataset
     from .summary import summarize
     from .writers import convert_features, save_features, write_npz, write_safetensors

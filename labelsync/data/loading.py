@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ..labels import LabelSet, normalize_label
-from .base import DataError, IntentDataset, MaxLengths, ParsedData
+from .base import DataError, MaxLengths, ParsedData
 from .clinc150 import read_clinc150
 from .custom import read_custom
-from .features import FeatureStore, check_features, find_feature_file, open_feature_store
+from .dataset import IntentDataset
+from .feature_files import check_features, find_feature_file
+from .feature_store import FeatureStore
+from .features import open_feature_store
 from .mintrec import read_mintrec
 from .mintrec2 import read_mintrec2
 
