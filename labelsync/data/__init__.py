@@ -4,7 +4,8 @@
 ``IntentDataset``: a ``datasets.DatasetDict`` (``train``/``dev``/``test``; columns ``key``,
 ``text``, ``label``, ``label_id``, ``is_oos`` and ``{video,audio}_length``), the ``LabelSet`` the
 ids come from, the out-of-scope label, and memory-mapped feature stores that ``collator()`` pads
-per batch. Names load lazily so that importing this package stays cheap.
+per batch. ``read_labelled_texts`` reads a CSV/TSV/JSONL file of text + label rows (label store
+examples and calibration). Names load lazily so that importing this package stays cheap.
 
 Modules follow the data flow: ``base`` (errors, rows) <- readers (``mintrec``, ``mintrec2``,
 ``clinc150``, ``custom``, ``tabular``) and stores (``feature_store``, ``features``) <-
@@ -30,6 +31,9 @@ _EXPORTS = {
     "FeatureStore": "labelsync.data.feature_store",
     "open_feature_store": "labelsync.data.features",
     "find_feature_file": "labelsync.data.feature_files",
+    "LabelledText": "labelsync.data.labelled_texts",
+    "read_labelled_texts": "labelsync.data.labelled_texts",
+    "DEFAULT_OOS_LABELS": "labelsync.data.labelled_texts",
     "convert_features": "labelsync.data.writers",
     "save_features": "labelsync.data.writers",
     "write_safetensors": "labelsync.data.writers",
@@ -40,11 +44,13 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "DEFAULT_OOS_LABELS",
     "DataError",
     "FeatureError",
     "FeatureStore",
     "IntentCollator",
     "IntentDataset",
+    "LabelledText",
     "MaxLengths",
     "PickleNotAllowedError",
     "SPLITS",
@@ -54,6 +60,7 @@ __all__ = [
     "load_dataset",
     "open_feature_store",
     "pad_features",
+    "read_labelled_texts",
     "register_dataset",
     "save_features",
     "summarize",
@@ -68,6 +75,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .feature_files import find_feature_file
     from .feature_store import FeatureStore
     from .features import open_feature_store
+    from .labelled_texts import DEFAULT_OOS_LABELS, LabelledText, read_labelled_texts
     from .loading import available_datasets, load_dataset, register_dataset
     from .summary import summarize
     from .writers import convert_features, save_features, write_npz, write_safetensors
