@@ -1,4 +1,4 @@
-"""Shared data types that every reader uses: errors, rows and maximum lengths.
+"""Shared data types that every reader uses: errors, rows, maximum lengths, feature layouts.
 
 This module imports nothing else from ``labelsync.data``, so readers, feature stores and the
 ``IntentDataset`` (``dataset.py``) can all depend on it without a cycle.
@@ -7,7 +7,8 @@ This module imports nothing else from ``labelsync.data``, so readers, feature st
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import LabelsyncError
@@ -21,6 +22,7 @@ __all__ = [
     "MaxLengths",
     "Record",
     "ParsedData",
+    "FeatureLayout",
     "RecordCollector",
 ]
 
@@ -43,7 +45,11 @@ class PickleNotAllowedError(FeatureError):
 
 @dataclass(frozen=True)
 class MaxLengths:
-    """Maximum sequence lengths per modality (A-MESS, seed 003 Sec. III-D: 50 / 180 / 400)."""
+    """Maximum sequence lengths per modality; frames past them are cut, shorter ones zero-padded.
+
+    The defaults are MIntRec2.0's (A-MESS, seed 003 Sec. III-D: 50 / 180 / 400); each release
+    reader gives its own (``ParsedData.max_lengths``), used when the caller sets none.
+    """
 
     text: int = 50
     video: int = 180
@@ -61,6 +67,37 @@ class MaxLengths:
         except AttributeError:
             raise DataError(f"no maximum length for modality {modality!r}") from None
 
+    def to_dict(self) -> dict[str, int]:
+        """``{"text": ..., "video": ..., "audio": ...}`` (what a run records)."""
+        return {"text": self.text, "video": self.video, "audio": self.audio}
+
+    def updated(self, overrides: Mapping[str, int | None] | None) -> MaxLengths:
+        """A copy with the non-None values of ``overrides`` (unknown names are a DataError)."""
+        values = self.to_dict()
+        for name, value in (overrides or {}).items():
+            if name not in values:
+                raise DataError(f"no maximum length for modality {name!r} (text, video, audio)")
+            if value is not None:
+                values[name] = int(value)
+        return MaxLengths(**values)
+
+
+@dataclass(frozen=True)
+class FeatureLayout:
+    """Where a release keeps its feature files.
+
+    ``names``: modality -> accepted file stems (``swin_roi`` finds ``swin_roi.pkl``,
+    ``.npz``, ``.safetensors``); ``parts``: sub-folders of the data folder that each hold their own
+    files for their own rows (MIntRec2.0: ``in-scope`` and ``out-of-scope/MIntRec2.0-OOD``; the
+    store of a modality is then the union of the parts). In every part (and in the data folder
+    itself) files are looked for in ``{modality}_data/`` and next to the TSV files.
+    """
+
+    names: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"video": ("video_feats",), "audio": ("audio_feats",)}
+    )
+    parts: tuple[str, ...] = ("",)
+
 
 @dataclass
 class Record:
@@ -74,7 +111,12 @@ class Record:
 
 @dataclass
 class ParsedData:
-    """What a format reader returns: rows per split, the label set and where features live."""
+    """What a format reader returns: rows per split, the label set and where features live.
+
+    ``feature_dir`` is searched for feature files laid out as ``feature_layout`` says (None: the
+    generic ``{video,audio}_feats.*``); ``max_lengths`` are the release's defaults (None: the
+    ``MaxLengths`` defaults).
+    """
 
     name: str
     splits: dict[str, list[Record]]
@@ -83,6 +125,8 @@ class ParsedData:
     source: str
     feature_dir: str | None = None
     has_keys: bool = True  # False when keys were made up (custom data without an id column)
+    feature_layout: FeatureLayout | None = None
+    max_lengths: MaxLengths | None = None
 
 
 class RecordCollector:

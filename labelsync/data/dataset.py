@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ..labels import LabelSet
 from .base import DataError, MaxLengths
 from .collate import IntentCollator
+from .feature_files import FeatureFile, feature_file_records
 from .feature_store import FeatureStore
 
 if TYPE_CHECKING:  # pragma: no cover - third-party types only
@@ -33,6 +34,8 @@ class IntentDataset:
     modality, ``{modality}_length`` (frames in the file). Feature arrays stay in memory-mapped
     ``feature_stores`` (modality -> store, keyed by ``key``) and are padded per batch by
     ``collator()``; ``with_features(split)`` gives a view that adds them lazily per row.
+    ``max_lengths`` are the caller's or the release's defaults (MIntRec 50 / 230 / 480,
+    MIntRec2.0 50 / 180 / 400); ``feature_files`` says which files were read.
     """
 
     splits: DatasetDict
@@ -71,6 +74,21 @@ class IntentDataset:
     def feature_dims(self) -> dict[str, int]:
         """Feature dimension D per modality."""
         return {name: store.dim for name, store in self.feature_stores.items()}
+
+    @property
+    def feature_files(self) -> dict[str, list[FeatureFile]]:
+        """Modality -> the files read (name, path, format, dim, size, sha256 of the first MB)."""
+        return feature_file_records(self.feature_stores, self.source)
+
+    def feature_record(self) -> dict[str, Any]:
+        """What a run records about its inputs: files per modality and the max lengths used."""
+        return {
+            "feature_files": {
+                modality: [record.to_dict() for record in records]
+                for modality, records in self.feature_files.items()
+            },
+            "max_lengths": self.max_lengths.to_dict(),
+        }
 
     def __getitem__(self, split: str) -> Dataset:
         if split not in self.splits:

@@ -1,14 +1,15 @@
 """The feature store contract: a read-only mapping key -> ``(T, D)`` array, read on access.
 
 ``FeatureStore`` is what the collate function and ``IntentDataset`` use, whatever the file
-format (the formats are in ``features.py``). ``MemoryStore`` wraps arrays already in memory.
-Arrays stored as ``(T, 1, D)`` are returned as ``(T, D)``.
+format (the formats are in ``features.py``). ``MemoryStore`` wraps arrays already in memory;
+``UnionStore`` reads several stores as one (MIntRec2.0 keeps in-scope and out-of-scope features
+in separate files of the same name). Arrays stored as ``(T, 1, D)`` are returned as ``(T, D)``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from .base import FeatureError
 
-__all__ = ["FeatureStore", "MemoryStore", "feature_dim"]
+__all__ = ["FeatureStore", "MemoryStore", "UnionStore", "feature_dim"]
 
 
 class FeatureStore(ABC, Mapping):
@@ -90,6 +91,10 @@ class FeatureStore(ABC, Mapping):
         """The file(s) this store reads, for messages."""
         return str(self.path) if self.path is not None else f"<{self.format} features>"
 
+    def where_of(self, key: str) -> str:
+        """The file that holds ``key``, for messages."""
+        return self.where
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.where!r}, {len(self)} keys)"
 
@@ -124,3 +129,46 @@ class MemoryStore(FeatureStore):
     def _read(self, key: str, max_len: int | None) -> np.ndarray:
         array = self._arrays[key]
         return array if max_len is None else array[:max_len]
+
+
+class UnionStore(FeatureStore):
+    """Several feature files read as one store; a key found in two of them is an error.
+
+    MIntRec2.0 keeps the features of its in-scope and out-of-scope rows in separate files of the
+    same name (``in-scope/video_data/swin_roi.pkl``, ``out-of-scope/MIntRec2.0-OOD/...``).
+    """
+
+    def __init__(self, parts: Sequence[FeatureStore]):
+        super().__init__(None)
+        if not parts:
+            raise FeatureError("a union of feature stores needs at least one store")
+        self.parts = tuple(parts)
+        self.format = "+".join(dict.fromkeys(part.format for part in self.parts))
+        self._owner: dict[str, FeatureStore] = {}
+        for part in self.parts:
+            for key in part.keys():
+                other = self._owner.setdefault(key, part)
+                if other is not part:
+                    raise FeatureError(
+                        f"key {key!r} is in two feature files: {other.where} and {part.where}"
+                    )
+
+    def keys(self) -> Any:
+        return self._owner.keys()
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return self._owner[key].shape(key)
+
+    def dtype(self, key: str) -> np.dtype:
+        return self._owner[key].dtype(key)
+
+    def _read(self, key: str, max_len: int | None) -> np.ndarray:
+        return self._owner[key]._read(key, max_len)
+
+    @property
+    def where(self) -> str:
+        return " + ".join(part.where for part in self.parts)
+
+    def where_of(self, key: str) -> str:
+        owner = self._owner.get(key)
+        return owner.where if owner is not None else self.where

@@ -12,7 +12,7 @@ shapes from the file's header and the arrays of a batch when the collate functio
 - ``.pkl``: the official MIntRec release format. Unpickling can run code, so it needs
   ``allow_pickle=True``; the whole dict is then held in memory.
 
-Stores are picklable (for DataLoader workers): open
+A list of files opens as one ``UnionStore``. Stores are picklable (for DataLoader workers): open
 handles are dropped and reopened in the new process.
 """
 
@@ -23,14 +23,14 @@ import mmap
 import os
 import pickle
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .base import FeatureError, PickleNotAllowedError
-from .feature_store import FeatureStore, MemoryStore
+from .feature_store import FeatureStore, MemoryStore, UnionStore
 
 __all__ = [
     "SafetensorsStore",
@@ -44,8 +44,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# preference order when several files exist for one modality
-FEATURE_SUFFIXES = (".safetensors", ".npz", ".pkl")
+# preference order when one feature file exists in several formats
+FEATURE_SUFFIXES = (".safetensors", ".npz", ".pkl", ".pickle")
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 _ST_NUMPY = {
     "F16": "float16",
@@ -228,13 +228,17 @@ class PickleStore(MemoryStore):
 
 
 def open_feature_store(
-    path: str | Path | Mapping[str, Any], *, allow_pickle: bool = False
+    path: str | Path | Mapping[str, Any] | Sequence[str | Path], *, allow_pickle: bool = False
 ) -> FeatureStore:
-    """Open a feature file by its suffix (``.safetensors``, ``.npz``, ``.pkl``) or wrap a dict."""
+    """Open a feature file by its suffix (``.safetensors``, ``.npz``, ``.pkl``), several files as
+    one ``UnionStore`` (a list or tuple of paths), or wrap a dict key -> array."""
     if isinstance(path, FeatureStore):
         return path
     if isinstance(path, Mapping):
         return MemoryStore(path)
+    if isinstance(path, (list, tuple)):
+        parts = [open_feature_store(p, allow_pickle=allow_pickle) for p in path]
+        return parts[0] if len(parts) == 1 else UnionStore(parts)
     path = Path(path)
     if not path.is_file():
         raise FeatureError(f"{path}: feature file not found")
