@@ -28,6 +28,12 @@ def evaluate_command(
     dataset: str = typer.Option(
         None, "--dataset", help="Evaluate on another dataset with the same labels."
     ),
+    video_feats: Path = typer.Option(
+        None, "--video-feats", help="Where the video features are now."
+    ),
+    audio_feats: Path = typer.Option(
+        None, "--audio-feats", help="Where the audio features are now."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
     oos_detector: list[str] = typer.Option(
         None,
@@ -47,7 +53,10 @@ def evaluate_command(
 
     from ..training.evaluation import Evaluator
 
-    evaluator = Evaluator(run, dataset=dataset, data_dir=str(data_dir) if data_dir else None)
+    moved = {"video_feats": video_feats, "audio_feats": audio_feats, "data_dir": data_dir}
+    evaluator = Evaluator(
+        run, dataset=dataset, **{k: str(v.resolve()) for k, v in moved.items() if v is not None}
+    )
     if oos_detector:
         names = [n.strip() for value in oos_detector for n in value.split(",") if n.strip()]
         _evaluate_ood(evaluator, names, split, seed, threshold_by, target_recall, as_json)

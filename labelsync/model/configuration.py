@@ -49,8 +49,10 @@ class ModelConfig:
         task: ``"single_label"`` (softmax over the classes).
         video_dim / audio_dim: feature widths of the video / audio inputs; ``None`` = no such
             modality (both ``None`` = a text-only model, no fusion module is built).
-        max_text_len / max_video_len / max_audio_len: padding lengths (seed 003 III-D);
-            ``max_text_len`` is also l_t, the length video and audio are aligned to in A-ME.
+        max_text_len / max_video_len / max_audio_len: padding lengths; ``max_text_len`` (50,
+            seed 003 III-D) is also l_t, the length video and audio are aligned to in A-ME.
+            Video/audio ``None`` in a template: the dataset's release lengths (MIntRec 230/480,
+            MIntRec2.0 180/400); a bound config without them takes III-D's 180/400.
         fusion: how video/audio meet the text (a name in ``labelsync.model.fusion.FUSIONS``):
             ``"a-me"`` (A-ME, eqs. 4-13) or ``"none"`` (the text encoder alone: the paper's
             "w/o A-ME" ablation). ``use_ame=False`` is accepted for ``fusion="none"``.
@@ -83,8 +85,8 @@ class ModelConfig:
     video_dim: int | None = None
     audio_dim: int | None = None
     max_text_len: int = 50
-    max_video_len: int = 180
-    max_audio_len: int = 400
+    max_video_len: int | None = None
+    max_audio_len: int | None = None
     fusion: str = "a-me"
     k: int = 8
     ame_num_heads: int = 8
@@ -123,6 +125,9 @@ class ModelConfig:
                 )
         if len(set(self.label_names)) != len(self.label_names):
             raise ValueError(f"label_names has duplicates: {self.label_names}")
+        if self.bound:  # a model pads to concrete lengths
+            self.max_video_len = 180 if self.max_video_len is None else self.max_video_len
+            self.max_audio_len = 400 if self.max_audio_len is None else self.max_audio_len
         self._validate()
 
     def _validate(self) -> None:
@@ -132,8 +137,12 @@ class ModelConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be a positive int or None, got {value}")
-        positive = ("max_text_len", "max_video_len", "max_audio_len", "k", "desc_dim")
-        for name in (*positive, "max_descriptions", "ame_num_heads", "ame_ff_mult"):
+        for name in ("max_video_len", "max_audio_len"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {value}")
+        positive = ("max_text_len", "k", "desc_dim", "max_descriptions")
+        for name in (*positive, "ame_num_heads", "ame_ff_mult"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.tau <= 0:

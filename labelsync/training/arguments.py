@@ -58,6 +58,8 @@ class TrainConfig:
         dataset / data_dir: ``mintrec``, ``mintrec2``, ``clinc150`` (+ its folder) or a custom path.
         labels: a label file or preset replacing the dataset's label list (e.g. a subset).
         text_only: ignore feature files (A-ME is skipped automatically without video/audio).
+        video_feats / audio_feats: a feature file (or folder) picked explicitly, when a dataset
+            folder holds several candidates or the features live elsewhere.
         oos_mode: ``"drop"``: out-of-scope rows are removed from every split (in-scope training);
             ``"class"``: they are kept as class ``K`` (K+1-way training, the MIntRec2.0 protocol).
         known_ratio: the open-intent protocol (TEXTOIR): keep a random share of the classes as
@@ -82,6 +84,8 @@ class TrainConfig:
     data_dir: str | None = None
     labels: str | None = None
     text_only: bool = False
+    video_feats: str | None = None
+    audio_feats: str | None = None
     allow_pickle: bool = False
     oos_mode: str = "drop"
     known_ratio: float = 1.0
