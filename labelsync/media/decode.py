@@ -89,10 +89,14 @@ class _FrameSampler:
                 self._emit(self.previous[0])
         self.previous = (frame, time)
 
-    def finish(self, stop: float | None, frame_step: float) -> None:
+    def finish(self, end: float | None, frame_step: float) -> None:
+        """Fill the targets up to ``end`` (or the last frame's end, whichever comes first)."""
         if self.previous is None:
             return
-        stop = self.previous[1] + frame_step if stop is None else stop
+        last_end = self.previous[1] + frame_step
+        stop = last_end if end is None else min(end, last_end)
+        if stop <= self.start:  # the stream ended before the cut begins
+            return
         if not self.frames and self.target() >= stop:  # a clip shorter than one step: one frame
             self._emit(self.previous[0])
         while self.target() < stop - 1e-9:

@@ -3,7 +3,8 @@ the main speaker, i.e. the largest face in the frame.
 
 Per frame: the full-range face detector finds faces and the largest is the main speaker; face
 mesh runs on a square crop around it (468 points), pose (33 points) and hands (21 points each)
-on a body-sized crop below it (the whole frame when no face is found). Every graph runs in
+on a body-sized crop around and below it. A frame without a face is all zeros: nobody to
+follow (on a bare scene the pose model finds people in coffee cups). Every graph runs in
 static-image mode, so a frame's features never depend on the frames or clips before it.
 
 Each part is written as ``[present, box(4), points]``: ``present`` is 1 when it was found (else
@@ -159,15 +160,10 @@ class LandmarkExtractor(Extractor):
         face_box = self._main_face(frame)
         if face_box is not None and self._mesh is not None:
             blocks["face"] = self._face(frame, face_box)
-        body_region = (
-            _Box(
-                face_box.x - 2.5 * face_box.w,
-                face_box.y - face_box.h,
-                6 * face_box.w,
-                8 * face_box.h,
-            )
-            if face_box is not None
-            else _Box(0, 0, width, height)
+        if face_box is None:  # nobody to follow (pose on a bare scene finds people in cups)
+            return np.zeros(self.dim)
+        body_region = _Box(
+            face_box.x - 2.5 * face_box.w, face_box.y - face_box.h, 6 * face_box.w, 8 * face_box.h
         )
         x0, y0, x1, y1 = body_region.clipped(width, height)
         crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
