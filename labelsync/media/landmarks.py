@@ -158,10 +158,10 @@ class LandmarkExtractor(Extractor):
         height, width = frame.shape[:2]
         blocks = dict.fromkeys(self.parts)
         face_box = self._main_face(frame)
-        if face_box is not None and self._mesh is not None:
-            blocks["face"] = self._face(frame, face_box)
         if face_box is None:  # nobody to follow (pose on a bare scene finds people in cups)
             return np.zeros(self.dim)
+        if self._mesh is not None:
+            blocks["face"] = self._face(frame, face_box)
         body_region = _Box(
             face_box.x - 2.5 * face_box.w, face_box.y - face_box.h, 6 * face_box.w, 8 * face_box.h
         )

@@ -146,7 +146,8 @@ def _outcomes(
 
 
 # -- the progress bar -------------------------------------------------------------------------
-def _progress(show: bool | None, total: int) -> Any:
+def _progress(show: bool | None) -> Any:
+    """A bar with clips/s on stderr, shown only on a terminal (and unless ``show`` is False)."""
     from rich import progress as bars
     from rich.console import Console
     from rich.text import Text
@@ -238,26 +239,25 @@ def extract_features(
             log.info(
                 "%s: resuming, %d of %d clips already done", out, len(mine) - len(todo), len(mine)
             )
-        if workers > 1:
+        if workers > 1:  # built here to check the settings and describe the extractors;
             featurizer.close()  # each worker builds its own
         counts = _run(todo, settings, featurizer, workers, store, save_every, progress, on_clip)
     finally:
         featurizer.close()
     seconds = time.perf_counter() - started
     store.finish(seconds)
+    _, standing = store.progress()  # this run's failures and earlier ones tried again
     result = ExtractResult(
         out,
         (index, count),
-        len(mine),
-        counts["extracted"],
-        len(mine) - len(todo),
-        counts["failed"],
-        seconds,
-        False,
+        clips=len(mine),
+        extracted=counts["extracted"],
+        resumed=len(mine) - len(todo),
+        failed=len(standing),
+        seconds=seconds,
+        merged=False,
         notes=counts["notes"],
     )
-    _, standing = store.progress()
-    result.failed = len(standing)
     if count == 1:
         description = merge_shards(out)
         _fill_files(result, out, description)
@@ -276,7 +276,7 @@ def _run(
 ) -> dict[str, Any]:
     results: dict[str, dict[str, np.ndarray]] = {}
     failures: list[Failure] = []
-    counts: dict[str, Any] = {"extracted": 0, "failed": 0, "notes": {}}
+    counts: dict[str, Any] = {"extracted": 0, "notes": {}}
     last_save = time.monotonic()
 
     def save() -> None:
@@ -286,13 +286,12 @@ def _run(
         failures.clear()
         last_save = time.monotonic()
 
-    with _progress(progress, len(todo)) as bar:
+    with _progress(progress) as bar:
         task = bar.add_task("extracting", total=len(todo))
         try:
             for item, (key, arrays, error, notes) in _outcomes(todo, settings, featurizer, workers):
                 if arrays is None:
                     failures.append(Failure(key, item.path, error or "unknown error"))
-                    counts["failed"] += 1
                     log.warning("skipped %s (%s): %s", key, item.path, error)
                 else:
                     results[key] = arrays
