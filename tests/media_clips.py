@@ -49,21 +49,24 @@ def write_clip(
     *,
     seconds: float = 2.0,
     fps: int = 25,
-    size: int = 160,
+    size: int | tuple[int, int] = 160,
     audio: np.ndarray | None = None,
     shift: int = 0,
 ) -> Path:
-    """An H.264 mp4 of ``image`` sliding sideways (``None``: mid-grey), with an AAC ``audio``
-    track when given (the track is left out when ``audio`` is None)."""
+    """An H.264 mp4 of ``image`` (a scikit-image name, an array larger than the frame, or None
+    for mid-grey) sliding sideways, ``size`` square or ``(width, height)``, with an AAC
+    ``audio`` track when given (no audio track when ``audio`` is None)."""
     import av
 
-    still = _still(image, size) if isinstance(image, str) else image
-    if still is None:
-        still = np.full((size + size // 4, size + size // 4, 3), 128, np.uint8)
-    margin = still.shape[1] - size
+    width, height = (size, size) if isinstance(size, int) else size
+    if image is None:
+        still = np.full((height + height // 4, width + width // 4, 3), 128, np.uint8)
+    else:
+        still = _still(image, max(width, height)) if isinstance(image, str) else image
+    margin, top = still.shape[1] - width, (still.shape[0] - height) // 2
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=fps)
-        video.width = video.height = size
+        video.width, video.height = width, height
         video.pix_fmt = "yuv420p"
         sound = None
         if audio is not None:
@@ -71,7 +74,7 @@ def write_clip(
             sound.layout = "mono"
         for i in range(int(seconds * fps)):
             dx = int(np.clip(margin / 2 + shift + margin / 2 * np.sin(i / 6), 0, margin))
-            crop = np.ascontiguousarray(still[margin // 2 : margin // 2 + size, dx : dx + size])
+            crop = np.ascontiguousarray(still[top : top + height, dx : dx + width])
             for packet in video.encode(av.VideoFrame.from_ndarray(crop, format="rgb24")):
                 container.mux(packet)
         for packet in video.encode():

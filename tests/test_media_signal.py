@@ -22,7 +22,7 @@ CLASSES = {
     "leave": ("coffee", (260, 360)),
     "wait": ("coffee", (110, 160)),
 }
-SIZES = {"train": 12, "dev": 4, "test": 5}  # clips per class
+SIZES = {"train": 8, "dev": 3, "test": 4}  # clips per class
 TEXT = "what do you think about this"
 
 
