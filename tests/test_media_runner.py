@@ -18,7 +18,7 @@ from media_clips import clip_folder, copy_clips
 from safetensors.numpy import load_file
 
 from labelsync import extract_clip, extract_features
-from labelsync.media import MediaError, merge_shards
+from labelsync.media import Featurizer, MediaError, merge_shards
 
 AUDIO_ONLY = {"video": None, "audio": "egemaps"}  # fast settings for the bookkeeping tests
 
@@ -33,6 +33,12 @@ def _same_files(a, b, modalities=("video", "audio")):
         assert list(left) == list(right)
         assert all(np.array_equal(left[k], right[k]) for k in left)
     assert (a / "failures.csv").read_text() == (b / "failures.csv").read_text()
+
+
+def _has_cuda():
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _leftovers(out):
@@ -99,6 +105,11 @@ def test_one_clip_in_memory_matches_the_files(full_run):
         assert np.array_equal(features["audio"], audio["face"])
     wav = extract_clip(clip_folder() / "voice.wav", out)
     assert list(wav) == ["audio"] and np.array_equal(wav["audio"], audio["voice"])
+    on_gpu = json.loads((out / "extract.json").read_text())
+    on_gpu["settings"] = {**on_gpu["settings"], "video": None, "device": "cuda"}
+    with Featurizer.from_description(on_gpu) as featurizer:  # made on a GPU, used here
+        assert featurizer.settings.device == ("cuda" if _has_cuda() else "cpu")
+        assert np.array_equal(featurizer(clip_folder() / "voice.wav")["audio"], audio["voice"])
     with pytest.raises(MediaError, match="not a labelsync extract description"):
         extract_clip(clip_folder() / "face.mp4", {"settings": {}})
 

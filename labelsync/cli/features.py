@@ -106,7 +106,7 @@ def extract_command(
         progress=False if no_progress else None,
     )
     for note, clips in sorted(result.notes.items()):
-        _say(f"note: {clips} clips: {note}")
+        _say(f"note: {note} ({clips} clip{'s' if clips > 1 else ''})")
     _say(result.summary())
     if result.failed and not (result.extracted or result.resumed) and result.clips:
         raise typer.Exit(1)
@@ -119,10 +119,10 @@ def merge_command(
         False, "--keep-shards", help="Keep OUT/shards/ after merging."
     ),
 ) -> None:
-    """Join the finished shards of OUT into its feature files (checks no key is missing or
-    doubled; writes nothing otherwise).
+    """Join the finished shards of OUT into its feature files.
 
-    Example: labelsync features merge feats
+    Checks that every shard is there and finished and that no key is missing or doubled, and
+    writes nothing otherwise. Example: labelsync features merge feats
     """
     from ..media import merge_shards
 

@@ -58,13 +58,19 @@ class Featurizer:
     ) -> Featurizer:
         """The featurizer that made an ``extract.json`` (a dict, the file or its folder).
 
-        ``device`` overrides the recorded one. Rebuilt extractors must give the recorded dims
+        ``device`` overrides the recorded one (a recorded GPU falls back to the CPU when there is
+        none). Rebuilt extractors must give the recorded dims
         (MediaError otherwise); a different library version is logged as a warning.
         """
         data = read_description(description)
         settings = dict(data["settings"])
         if device is not None:
             settings["device"] = device
+        elif str(settings.get("device", "cpu")).startswith("cuda") and not _cuda_available():
+            log.info(
+                "features were extracted on %s; no GPU here, using the CPU", settings["device"]
+            )
+            settings["device"] = "cpu"  # the device changes speed, not the features
         featurizer = cls(ExtractSettings.from_dict(settings, "extract description"))
         for modality, now in featurizer.describe().items():
             then = data.get(modality) or {}
@@ -136,6 +142,12 @@ class Featurizer:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def extract_clip(
