@@ -39,6 +39,10 @@ _EXPORTS = {
     "evaluate_open_set": "labelsync.ood.evaluate",
     "register_detector": "labelsync.ood",
     "available_detectors": "labelsync.ood",
+    "extract_features": "labelsync.media",
+    "extract_clip": "labelsync.media",
+    "ExtractSettings": "labelsync.media",
+    "Featurizer": "labelsync.media",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
@@ -50,6 +54,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .descriptions import Descriptions, LabelDescriptions
     from .errors import LabelsyncError
     from .labels import LabelSet, normalize_label
+    from .media import ExtractSettings, Featurizer, extract_clip, extract_features
     from .ood import available_detectors, register_detector
     from .ood.evaluate import evaluate_open_set
     from .predict import Predictor
