@@ -129,3 +129,27 @@ def test_features_from_raw_clips_carry_the_label(tmp_path, capsys, options):
     )
     assert multimodal >= 0.8
     assert text_only <= chance + 0.1
+
+    # prediction on a raw clip: the run's extractors, the clip's own audio track
+    run = tmp_path / "run-av"
+    assert set(json.loads((run / "run.json").read_text())["extractors"]) == {"video", "audio"}
+    clip = clips / "test_greet_0.mp4"
+    code, out, err = run_cli(capsys, "predict", run, "--text", TEXT, "--video", clip, "--json")
+    assert code == 0, err
+    from_clip = json.loads(out.strip().splitlines()[-1])  # after the accuracy line above
+    from safetensors.numpy import load_file
+
+    from labelsync import Predictor
+
+    arrays = {m: load_file(str(data / f"{m}_feats.safetensors")) for m in ("video", "audio")}
+    key = clip.stem
+    expected = Predictor.from_run(run).predict(
+        TEXT, video=arrays["video"][key], audio=arrays["audio"][key]
+    )[0]
+    assert from_clip["label"] == expected.label == "greet"
+    assert abs(from_clip["score"] - expected.score) < 1e-4  # the same features as extraction
+    # the text-only run takes no clip; a clip given to it is refused in one line
+    code, _, err = run_cli(
+        capsys, "predict", tmp_path / "run-text", "--text", TEXT, "--video", clip
+    )
+    assert code == 1 and len(err.strip().splitlines()) == 1

@@ -150,9 +150,14 @@ def predict_command(
     run: Path = typer.Argument(..., help="Run directory written by `labelsync train`."),
     text: list[str] = typer.Option(..., "--text", "-t", help="Text to classify (repeatable)."),
     video: list[Path] = typer.Option(
-        None, "--video", help="Video features (.npy/.npz/.safetensors), one per --text."
+        None,
+        "--video",
+        help="Per --text: video features (.npy/.npz/.safetensors) or a raw clip (.mp4, ...); "
+        "a clip also gives the audio when --audio is left out.",
     ),
-    audio: list[Path] = typer.Option(None, "--audio", help="Audio features, one per --text."),
+    audio: list[Path] = typer.Option(
+        None, "--audio", help="Per --text: audio features or a raw audio/video file."
+    ),
     seed: int = typer.Option(None, "--seed", help="Checkpoint of this seed (default: best dev)."),
     top_k: int = typer.Option(3, "--top-k", "-k", min=1, help="Labels to show per text."),
     as_json: bool = typer.Option(False, "--json", help="One JSON line per text."),

@@ -12,7 +12,13 @@ from typing import Any
 
 from .base import MediaError
 
-__all__ = ["ExtractSettings", "read_description", "DESCRIPTION_FORMAT", "EXTRACT_JSON"]
+__all__ = [
+    "ExtractSettings",
+    "read_description",
+    "descriptions_of",
+    "DESCRIPTION_FORMAT",
+    "EXTRACT_JSON",
+]
 
 DESCRIPTION_FORMAT = "labelsync-features/1"
 EXTRACT_JSON = "extract.json"
@@ -95,3 +101,14 @@ def read_description(source: str | os.PathLike | dict[str, Any]) -> dict[str, An
     if not isinstance(data.get("settings"), dict):
         raise MediaError(f"{where}: no 'settings' in the extract description")
     return data
+
+
+def descriptions_of(feature_record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Modality -> the ``extract.json`` beside its feature file, for the modalities whose files
+    ``labelsync features extract`` wrote (release features have none)."""
+    found = {}
+    for modality, records in feature_record.get("feature_files", {}).items():
+        folders = {Path(record["path"]).parent for record in records if record.get("path")}
+        if len(folders) == 1 and (folder := folders.pop()).joinpath(EXTRACT_JSON).is_file():
+            found[modality] = read_description(folder)
+    return found

@@ -169,6 +169,9 @@ class Trainer:
         """Train every seed not finished yet; returns the mean ± std summary."""
         acc, run = self.accelerator, self.run
         if acc.is_main_process and not self.resuming:
+            from ..media.settings import descriptions_of
+
+            record = {} if self.config.text_only else self.dataset.feature_record()
             self.run.start(
                 self.config,
                 self.descriptions,
@@ -176,7 +179,8 @@ class Trainer:
                 source=self.dataset.source,
                 labels=self.label_names,
                 feature_dims=self.feature_dims,
-                features={} if self.config.text_only else self.dataset.feature_record(),
+                features=record,
+                extractors=descriptions_of(record),
                 dropped_oos=self.dropped,
                 num_processes=acc.num_processes,
             )
