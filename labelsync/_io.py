@@ -21,6 +21,7 @@ def atomic_open(path: str | os.PathLike) -> Iterator[IO[bytes]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a plain open would not
         with os.fdopen(fd, "w+b") as handle:
             yield handle
             handle.flush()
@@ -47,6 +48,14 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (other threads may be
+    creating files at the same moment)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask
