@@ -24,8 +24,9 @@ from pathlib import Path
 from ..descriptions import Descriptions, LabelDescriptions
 from ..errors import DescriptionError
 from ..labels import LabelSet, normalize_label
-from .backends import Backend, GenerationRequest, create_backend
+from .backends import create_backend
 from .cache import CacheRecord, DescriptionCache, cache_key
+from .generation import Backend, GenerationRequest
 from .guard import Guard
 from .parse import ParseLimits, Rejection, check_descriptions, parse_answer
 from .prompts import PromptTemplate
