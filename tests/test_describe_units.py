@@ -1,6 +1,7 @@
 """Prompt templates, answer parsing, text checks and the cache, without a model."""
 
 import json
+import logging
 import multiprocessing
 
 import pytest
@@ -167,3 +168,18 @@ def test_two_processes_writing_the_same_record_never_corrupt_it(tmp_path):
         assert p.exitcode == 0
     assert cache.get("k" * 64).descriptions[0].endswith("round 199 text")
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_backend_options_it_does_not_take_are_named_in_one_warning(caplog):
+    from labelsync.describe.backends import create_backend
+
+    caplog.set_level(logging.WARNING, logger="labelsync.describe")
+    backend = create_backend("llamacpp", base_url="http://127.0.0.1:9/v1", retries=2, timeout=None)
+    assert backend.name == "llamacpp"  # built anyway, with the shipped default model
+    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert (
+        record.getMessage() == "the llamacpp backend does not take --base-url, --retries: ignored"
+    )
+    caplog.clear()
+    create_backend("openai", model="m", base_url="http://127.0.0.1:9/v1", retries=2)
+    assert caplog.records == []  # every option was taken: no warning

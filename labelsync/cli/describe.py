@@ -51,11 +51,17 @@ def describe(
         1, min=1, help="Labels per request (templates with {labels})."
     ),
     base_url: str = typer.Option(
-        None, envvar="OPENAI_BASE_URL", help="OpenAI-compatible server URL (openai backend)."
+        None, help="OpenAI-compatible server URL (openai backend; default: OPENAI_BASE_URL)."
     ),
-    concurrency: int = typer.Option(8, min=1, help="Requests in flight (openai backend)."),
-    timeout: float = typer.Option(60.0, min=0.1, help="Seconds per request (openai backend)."),
-    retries: int = typer.Option(4, min=0, help="HTTP retries on 429/5xx/timeouts (openai)."),
+    concurrency: int = typer.Option(
+        None, min=1, help="Requests in flight (openai backend; default 8)."
+    ),
+    timeout: float = typer.Option(
+        None, min=0.1, help="Seconds per request (openai backend; default 60)."
+    ),
+    retries: int = typer.Option(
+        None, min=0, help="HTTP retries on 429/5xx/timeouts (openai; default 4)."
+    ),
     guard: bool = typer.Option(True, help="Embedding guard: drop off-topic descriptions."),
     allow_partial: bool = typer.Option(False, help="Keep going when some labels fail."),
     refresh: bool = typer.Option(False, help="Regenerate even when cached."),

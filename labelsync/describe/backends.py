@@ -100,12 +100,18 @@ BACKENDS: dict[str, type[Backend]] = {
 
 
 def create_backend(name: str, **options) -> Backend:
-    """Instantiate a backend by name; ``None`` options and ones it does not take are dropped."""
+    """Instantiate a backend by name; ``None`` options are left to the backend's defaults, and
+    options it does not take are dropped with one warning that names them."""
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     cls = BACKENDS[name]
     accepted = inspect.signature(cls.__init__).parameters
-    kwargs = {k: v for k, v in options.items() if k in accepted and v is not None}
+    given = {k: v for k, v in options.items() if v is not None}
+    ignored = [k for k in given if k not in accepted]
+    if ignored:
+        flags = ", ".join("--" + k.replace("_", "-") for k in ignored)
+        logger.warning("the %s backend does not take %s: ignored", name, flags)
+    kwargs = {k: v for k, v in given.items() if k in accepted}
     if cls.local:
         kwargs["model"] = local_model(kwargs.get("model"))
     return cls(**kwargs)

@@ -50,9 +50,11 @@ class DescribeConfig:
     max_retries: int = 6  # further answers allowed when a label is still short
     max_tokens: int | None = None  # per label; None: 40 per description + 20
     labels_per_request: int = 1
-    concurrency: int = 8
-    timeout: float = 60.0
-    retries: int = 4  # HTTP-level retries (openai backend)
+    # Server options (openai backend); None leaves the backend's default (8, 60 s, 4 retries),
+    # and one set for a backend that does not take it is reported in a warning.
+    concurrency: int | None = None
+    timeout: float | None = None
+    retries: int | None = None  # HTTP-level retries
     base_url: str | None = None
     guard: bool = True
     embedder: str | None = None
