@@ -13,11 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -26,79 +25,17 @@ from ..errors import DescriptionError
 from ..labels import LabelSet, normalize_label
 from .backends import create_backend
 from .cache import CacheRecord, DescriptionCache, cache_key
+from .config import DescribeConfig
+from .examples import training_examples
 from .generation import Backend, GenerationRequest
 from .guard import Guard
-from .parse import ParseLimits, Rejection, check_descriptions, parse_answer
+from .parse import Rejection, check_descriptions, parse_answer
 from .prompts import PromptTemplate
+from .throughput import Throughput
 
 __all__ = ["DescribeConfig", "Describer", "describe", "LabelFailure", "training_examples"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class DescribeConfig:
-    """Everything that decides how descriptions are generated (saved with runs)."""
-
-    n: int = 3
-    backend: str = "llamacpp"
-    model: str | None = None
-    prompt: str | None = None  # built-in name or .txt path; None: the backend's default
-    temperature: float = 0.0
-    seed: int = 0
-    samples: int | None = None  # answers per label before selecting; None: 2 local, 1 server
-    max_retries: int = 6  # further answers allowed when a label is still short
-    max_tokens: int | None = None  # per label; None: 40 per description + 20
-    labels_per_request: int = 1
-    # Server options (openai backend); None leaves the backend's default (8, 60 s, 4 retries),
-    # and one set for a backend that does not take it is reported in a warning.
-    concurrency: int | None = None
-    timeout: float | None = None
-    retries: int | None = None  # HTTP-level retries
-    base_url: str | None = None
-    guard: bool = True
-    embedder: str | None = None
-    allow_partial: bool = False
-    refresh: bool = False
-    cache_dir: str | None = None
-    limits: ParseLimits = field(default_factory=ParseLimits)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Throughput:
-    """Requests and tokens of one ``run``, counted across worker threads (for progress bars)."""
-
-    requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    started: float | None = None
-    finished: float | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(self, prompt_tokens: int, completion_tokens: int) -> None:
-        with self._lock:
-            self.requests += 1
-            self.prompt_tokens += prompt_tokens
-            self.completion_tokens += completion_tokens
-
-    def start(self) -> None:
-        self.started, self.finished = time.perf_counter(), None
-
-    def stop(self) -> None:
-        if self.started is not None and self.finished is None:
-            self.finished = time.perf_counter()
-
-    def rates(self) -> tuple[float, float]:
-        """(requests/s, completion tokens/s) over the wall time of the generation so far."""
-        with self._lock:
-            requests, tokens = self.requests, self.completion_tokens
-        if self.started is None:
-            return 0.0, 0.0
-        seconds = max((self.finished or time.perf_counter()) - self.started, 1e-9)
-        return requests / seconds, tokens / seconds
 
 
 @dataclass
@@ -350,25 +287,6 @@ class Describer:
             raise
         pool.shutdown(wait=True)
         return failures
-
-
-def training_examples(
-    dataset: str | Path, data_dir: str | Path | None = None, per_label: int = 3, seed: int = 0
-) -> dict[str, list[str]]:
-    """Up to ``per_label`` random *training* utterances per in-scope label, for grounding."""
-    import random
-
-    from ..data import load_dataset
-
-    train = load_dataset(dataset, data_dir, features=None).splits["train"]
-    grouped: dict[str, list[str]] = {}
-    for text, label, is_oos in zip(train["text"], train["label"], train["is_oos"], strict=True):
-        if not is_oos:
-            grouped.setdefault(label, []).append(text)
-    rng = random.Random(seed)
-    return {
-        label: rng.sample(texts, min(per_label, len(texts))) for label, texts in grouped.items()
-    }
 
 
 def describe(
