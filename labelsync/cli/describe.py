@@ -107,11 +107,11 @@ def describe(
     describer = Describer(config)
     examples = None
     if examples_from:
-        from ..describe.describer import training_examples
+        from ..describe.examples import training_examples
 
         examples = training_examples(examples_from, data_dir, examples_per_label, seed)
     if dry_run:
-        _print_plan(describer, label_set, reviewed_set, examples)
+        _print_plan(describer, describer.plan(label_set, reviewed_set, examples))
         return
     try:
         result, failures = _run_with_progress(describer, label_set, reviewed_set, examples)
@@ -169,30 +169,20 @@ def _run_with_progress(describer, label_set, reviewed_set, examples):
         return describer.run(label_set, reviewed=reviewed_set, examples=examples, on_label=on_label)
 
 
-def _print_plan(describer, label_set, reviewed_set, examples) -> None:
-    from ..describe.backends import Backend
-
-    todo = [label for label in label_set if not (reviewed_set and label in reviewed_set)]
-    cached = [label for label in todo if describer.cache.get(describer.key(label, examples))]
-    todo = [label for label in todo if label not in cached]
-    requests = describer.requests(todo, examples)
-    prompt_tokens = sum(
-        Backend.count_tokens(describer.backend, r.prompt.as_text()) for r in requests
-    )
-    budget = sum(r.max_tokens for r in requests)
+def _print_plan(describer, plan) -> None:
     console = stdout_console()
     console.print(
-        f"dry run: {len(todo)} labels to generate ({len(cached)} cached), backend "
+        f"dry run: {len(plan.labels)} labels to generate ({len(plan.cached)} cached), backend "
         f"{describer.backend.name}, model {describer.backend.model_id}, "
         f"prompt {describer.template.name}"
     )
     console.print(
-        f"{len(requests)} requests, {prompt_tokens} prompt tokens (cl100k estimate), "
-        f"output budget {budget} tokens (retries for failed labels come on top)"
+        f"{len(plan.requests)} requests, {plan.prompt_tokens} prompt tokens (cl100k estimate), "
+        f"output budget {plan.output_budget} tokens (retries for failed labels come on top)"
     )
-    if requests:
+    if plan.requests:
         console.rule("first request")
-        console.print(requests[0].prompt.as_text(), markup=False)
+        console.print(plan.requests[0].prompt.as_text(), markup=False)
 
 
 def _print_table(result) -> None:

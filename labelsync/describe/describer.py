@@ -27,15 +27,35 @@ from .backends import create_backend
 from .cache import CacheRecord, DescriptionCache, cache_key
 from .config import DescribeConfig
 from .examples import training_examples
-from .generation import Backend, GenerationRequest
+from .generation import Backend, GenerationRequest, estimate_tokens
 from .guard import Guard
 from .parse import Rejection, check_descriptions, parse_answer
 from .prompts import PromptTemplate
 from .throughput import Throughput
 
-__all__ = ["DescribeConfig", "Describer", "describe", "LabelFailure", "training_examples"]
+__all__ = [
+    "DescribeConfig",
+    "DescribePlan",
+    "Describer",
+    "describe",
+    "LabelFailure",
+    "training_examples",
+]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DescribePlan:
+    """What a run would do (``--dry-run``): labels by where their descriptions come from, and
+    the first-round requests with their size; retries for failing labels come on top."""
+
+    labels: list[str]  # to generate
+    cached: list[str]
+    reviewed: list[str]  # given by the reviewed file, used as they are
+    requests: list[GenerationRequest]
+    prompt_tokens: int  # tiktoken cl100k estimate, whatever the backend's own tokenizer
+    output_budget: int  # completion tokens the requests may use (their max_tokens summed)
 
 
 @dataclass
@@ -103,6 +123,42 @@ class Describer:
             for attempt in range(self.samples):
                 out.append(self._request(group, attempt, examples))
         return out
+
+    def plan(
+        self,
+        labels: LabelSet | Iterable[str],
+        reviewed: Descriptions | None = None,
+        examples: dict[str, list[str]] | None = None,
+    ) -> DescribePlan:
+        """What ``run`` would do for ``labels``, without loading a model or sending anything."""
+        labels = labels if isinstance(labels, LabelSet) else LabelSet(labels)
+        given, cached, todo = self._partition(labels, reviewed, examples)
+        requests = self.requests(todo, examples)
+        return DescribePlan(
+            labels=todo,
+            cached=list(cached),
+            reviewed=list(given),
+            requests=requests,
+            prompt_tokens=sum(estimate_tokens(r.prompt.as_text()) for r in requests),
+            output_budget=sum(r.max_tokens for r in requests),
+        )
+
+    def _partition(
+        self, labels: LabelSet, reviewed: Descriptions | None, examples
+    ) -> tuple[dict[str, LabelDescriptions], dict[str, CacheRecord], list[str]]:
+        """(entries ``reviewed`` gives, cache records of the cached labels, labels to generate),
+        each in label order; ``refresh`` ignores the cache."""
+        given: dict[str, LabelDescriptions] = {}
+        cached: dict[str, CacheRecord] = {}
+        todo: list[str] = []
+        for label in labels:
+            if reviewed is not None and label in reviewed:
+                given[label] = reviewed.entry(label)
+            elif not self.config.refresh and (record := self.cache.get(self.key(label, examples))):
+                cached[label] = record
+            else:
+                todo.append(label)
+        return given, cached, todo
 
     def _groups(self, labels: list[str]) -> list[list[str]]:
         size = self.labels_per_request
@@ -211,17 +267,12 @@ class Describer:
         (with ``allow_partial`` they are in the result with no descriptions)."""
         cfg = self.config
         labels = labels if isinstance(labels, LabelSet) else LabelSet(labels)
-        results: dict[str, LabelDescriptions] = {}
-        todo: list[str] = []
-        for label in labels:
-            if reviewed is not None and label in reviewed:
-                results[label] = reviewed.entry(label)
-            elif not cfg.refresh and (record := self.cache.get(self.key(label, examples))):
-                results[label] = self._entry(record)
-            else:
-                todo.append(label)
-            if label in results and on_label:
-                on_label(label, results[label], None)
+        given, cached, todo = self._partition(labels, reviewed, examples)
+        known = {**given, **{label: self._entry(record) for label, record in cached.items()}}
+        results = {label: known[label] for label in labels if label in known}
+        for label, entry in results.items():
+            if on_label:
+                on_label(label, entry, None)
         failures: list[LabelFailure] = []
         if todo:
             logger.info(
