@@ -87,7 +87,7 @@ def test_malformed_answers_are_regenerated_then_fail_cleanly(scripted_server, tm
 
     server = scripted_server(script)
     with pytest.raises(DescriptionError) as info:
-        run(server, labels=["Complain"], max_retries=2)
+        run(server, labels=["Complain"], max_retries=2, strict=True)
     message = str(info.value)
     assert "'Complain'" in message and "0 of 3" in message and "\n" not in message
     assert len(server.requests) == 3

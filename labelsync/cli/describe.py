@@ -63,7 +63,12 @@ def describe(
         None, min=0, help="HTTP retries on 429/5xx/timeouts (openai; default 4)."
     ),
     guard: bool = typer.Option(True, help="Embedding guard: drop off-topic descriptions."),
-    allow_partial: bool = typer.Option(False, help="Keep going when some labels fail."),
+    strict: bool = typer.Option(
+        False, help="Fail when a label fails, instead of keeping it by its name only."
+    ),
+    allow_partial: bool = typer.Option(
+        False, hidden=True, help="No-op: failed labels are kept by name only by default."
+    ),
     refresh: bool = typer.Option(False, help="Regenerate even when cached."),
     cache_dir: Path = typer.Option(
         None, envvar="LABELSYNC_CACHE_DIR", help="Cache folder (default ./cache)."
@@ -100,7 +105,8 @@ def describe(
         retries=retries,
         base_url=base_url,
         guard=guard,
-        allow_partial=allow_partial,
+        strict=strict,
+        allow_partial=allow_partial,  # accepted, ignored
         refresh=refresh,
         cache_dir=str(cache_dir) if cache_dir else None,
     )
@@ -114,7 +120,8 @@ def describe(
         _print_plan(describer, describer.plan(label_set, reviewed_set, examples))
         return
     try:
-        result, failures = _run_with_progress(describer, label_set, reviewed_set, examples)
+        # Failed labels are in the result name-only; the API logs the one warning naming them.
+        result, _ = _run_with_progress(describer, label_set, reviewed_set, examples)
     finally:
         describer.backend.close()
     if out:
@@ -128,11 +135,6 @@ def describe(
         stdout_console().print_json(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
         _print_table(result)
-    if failures:
-        stderr_console().print(
-            f"[yellow]{len(failures)} labels failed and keep their name only "
-            "(descriptions: [] in the output):[/] " + ", ".join(f.label for f in failures)
-        )
     meter = describer.throughput
     if meter.requests:
         per_second, tokens = meter.rates()

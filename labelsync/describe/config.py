@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import InitVar, asdict, dataclass, field
 
 from .parse import ParseLimits
 
@@ -31,10 +31,17 @@ class DescribeConfig:
     base_url: str | None = None
     guard: bool = True
     embedder: str | None = None
-    allow_partial: bool = False
+    # A label that fails validation stays in the result name-only (descriptions: [] and the
+    # reason under 'failed'), with one warning that lists them; strict raises instead.
+    strict: bool = False
     refresh: bool = False
     cache_dir: str | None = None
     limits: ParseLimits = field(default_factory=ParseLimits)
+    # Accepted and ignored: partial results used to need it and are now the default.
+    allow_partial: InitVar[bool | None] = None
+
+    def __post_init__(self, allow_partial: bool | None) -> None:
+        pass  # allow_partial is a no-op alias; nothing to check
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -4,8 +4,8 @@ For every label not given by a reviewed file and not in the cache, the backend a
 prompt (several labels per request when the template allows it); answers are parsed, checked
 (:mod:`.parse`) and guarded (:mod:`.guard`); labels short of ``n`` good descriptions are asked
 again with sampling and a new seed, a bounded number of times. A label that still fails is
-reported and never cached. Finished labels are written to the cache as they complete, so an
-interrupted run keeps them.
+never cached and stays in the result by its name only (``strict``: an error instead). Finished
+labels are written to the cache as they complete, so an interrupted run keeps them.
 """
 
 from __future__ import annotations
@@ -263,8 +263,8 @@ class Describer:
         examples: dict[str, list[str]] | None = None,
         on_label: Callable[[str, LabelDescriptions | None, CacheRecord | None], None] | None = None,
     ) -> tuple[Descriptions, list[LabelFailure]]:
-        """Descriptions for every label (reviewed ones as given) plus the labels that failed
-        (with ``allow_partial`` they are in the result with no descriptions)."""
+        """Descriptions for every label (reviewed ones as given) plus the labels that failed:
+        those stay in the result name-only, with one warning (``strict``: DescriptionError)."""
         cfg = self.config
         labels = labels if isinstance(labels, LabelSet) else LabelSet(labels)
         given, cached, todo = self._partition(labels, reviewed, examples)
@@ -289,12 +289,21 @@ class Describer:
                 failures = self._generate(todo, guard, examples, results, on_label)
             finally:
                 self.throughput.stop()
-        if failures and not cfg.allow_partial:
+        failures.sort(key=lambda failure: labels.id(failure.label))
+        if failures and cfg.strict:
             first = failures[0]
             more = f" (and {len(failures) - 1} more labels)" if len(failures) > 1 else ""
             raise DescriptionError(
                 f"label {first.label!r} failed: {first.reason}{more}; the labels that succeeded "
-                "are cached; use --allow-partial to keep going without the failed ones"
+                "are cached; without strict the failed ones are kept by name only"
+            )
+        if failures:
+            logger.warning(
+                "%d of %d labels failed and keep their name only (descriptions: [], the reason "
+                "under 'failed'): %s",
+                len(failures),
+                len(labels),
+                ", ".join(failure.label for failure in failures),
             )
         # Failed labels stay, with no descriptions and the reason: a reviewer sees them, and a
         # label store falls back to the label name for them. They are never cached.
@@ -324,7 +333,7 @@ class Describer:
                     for outcome in future.result():
                         if outcome.record is None:
                             failures.append(LabelFailure(outcome.label, outcome.reason))
-                            logger.warning("label %r failed: %s", outcome.label, outcome.reason)
+                            logger.info("label %r failed: %s", outcome.label, outcome.reason)
                             if on_label:
                                 on_label(outcome.label, None, None)
                             continue
@@ -352,8 +361,10 @@ def describe(
     """Descriptions for ``labels`` (a LabelSet, a list, a preset name or a label file).
 
     ``options`` are :class:`DescribeConfig` fields (``model``, ``prompt``, ``temperature``,
-    ``base_url``, ``cache_dir``, ``allow_partial``, ...). Labels in ``reviewed`` are used as
-    they are; the rest come from the cache or the backend.
+    ``base_url``, ``cache_dir``, ``strict``, ...). Labels in ``reviewed`` are used as they are;
+    the rest come from the cache or the backend. A label that fails validation is kept by its
+    name only (``descriptions: []``, the reason under ``failed``) with one warning that lists
+    them; ``strict=True`` raises :class:`DescriptionError` instead.
     """
     if isinstance(labels, (str, Path)):
         labels = LabelSet.resolve(labels)
