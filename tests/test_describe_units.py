@@ -202,40 +202,24 @@ def test_gemma_gguf_is_joined_once_atomically(tmp_path, monkeypatch):
     assert gemma3_270m_gguf() == paths[0] and paths[0].stat().st_mtime_ns == stamp  # reused
 
 
-def _describe_imports() -> dict[str, set[str]]:
-    """module -> the labelsync.describe modules it imports, at the top or inside functions."""
-    import ast
+def test_no_backend_imports_the_registry():
+    from test_imports import find_cycle, import_graph  # the package-wide walk (in functions too)
 
-    from conftest import REPO
-
-    graph = {}
-    for path in sorted((REPO / "labelsync" / "describe").glob("*.py")):
-        names = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level == 1:  # from .x import y / from . import y
-                    base = f"labelsync.describe.{base}".rstrip(".")
-                targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
-            elif isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            else:
-                continue
-            names |= {t.rsplit(".", 1)[-1] for t in targets if t.startswith("labelsync.describe.")}
-        graph[path.stem] = names & {p.stem for p in path.parent.glob("*.py")}
-    return graph
-
-
-def test_describe_has_no_import_cycle_and_no_backend_imports_the_registry():
-    graph = _describe_imports()
+    graph = import_graph()
+    prefix = "labelsync.describe."
     for backend in ("generation", "llamacpp_backend", "hf_backend", "openai_backend"):
-        assert "backends" not in graph[backend], backend
-    assert {"llamacpp_backend", "hf_backend", "openai_backend"} <= graph["backends"]
+        assert prefix + "backends" not in graph[prefix + backend], backend
+    backends = {prefix + b for b in ("llamacpp_backend", "hf_backend", "openai_backend")}
+    assert backends <= graph[prefix + "backends"]
+    describe_only = {m: {t for t in e if t.startswith(prefix)} for m, e in graph.items()}
+    assert find_cycle(describe_only) is None
 
-    def visit(module, path):
-        assert module not in path, " -> ".join([*path, module])
-        for imported in graph[module]:
-            visit(imported, [*path, module])
 
-    for module in graph:
-        visit(module, [])
+def test_describe_is_callable_however_the_package_was_imported():
+    import labelsync.describe.cache  # noqa: F401 - binds the subpackage to labelsync.describe
+    from labelsync import LabelSet, describe
+    from labelsync.descriptions import Descriptions, LabelDescriptions
+
+    reviewed = Descriptions([LabelDescriptions("Thank", ["Expressing gratitude."], "user")])
+    result = describe(LabelSet(["Thank"]), reviewed=reviewed)  # nothing left to generate
+    assert result["Thank"] == ["Expressing gratitude."]
