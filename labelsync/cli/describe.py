@@ -160,7 +160,7 @@ def _run_with_progress(describer, label_set, reviewed_set, examples):
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("describe", total=len(label_set), rate="")
 
-        def on_label(label, entry, record):
+        def on_label(*_: object) -> None:  # called with (label, entry, record)
             rate = ""
             meter = describer.throughput  # a fresh meter per run
             if meter.requests:  # wall-clock rates: what concurrency buys
