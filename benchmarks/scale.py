@@ -47,15 +47,17 @@ def train_worker(args: argparse.Namespace) -> None:
     from accelerate.utils import set_seed
     from transformers import AutoTokenizer
 
-    from labelsync.model.configuration import resolve_encoder_path
+    from labelsync.offline import resolve_model_path
     from labelsync.training import TrainConfig, Trainer
+    from labelsync.training.accelerator import make_accelerator
     from labelsync.training.inputs import make_optimizer
-    from labelsync.training.trainer import make_accelerator
 
     torch.set_num_threads(args.threads)
     config = TrainConfig(
         dataset="mintrec",
         data_dir=args.data_dir,
+        encoder="minilm",
+        use_label_attention=True,  # as measured before the a-mess preset dropped it
         reviewed_descriptions=True,
         batch_size=args.batch_size,
         epochs=args.epochs,
@@ -66,7 +68,7 @@ def train_worker(args: argparse.Namespace) -> None:
     accelerator = make_accelerator(config)
     trainer = Trainer(config, Path(args.out), accelerator=accelerator)
     set_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder_path(config.encoder))
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(config.encoder))
     model = trainer.build_model()
     loader = trainer.loader("train", tokenizer, seed=0)
     optimizer, scheduler = make_optimizer(config, model, len(loader))

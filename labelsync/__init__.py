@@ -20,6 +20,8 @@ _EXPORTS = {
     "LabelDescriptions": "labelsync.descriptions",
     "describe": "labelsync.describe.describer",
     "DescribeConfig": "labelsync.describe.describer",
+    "Describer": "labelsync.describe.describer",
+    "DescribePlan": "labelsync.describe.describer",
     "PromptTemplate": "labelsync.describe.prompts",
     "DescriptionCache": "labelsync.describe.cache",
     "Embedder": "labelsync.store.embedder",
@@ -27,6 +29,8 @@ _EXPORTS = {
     "LabelsyncError": "labelsync.errors",
     "AMessConfig": "labelsync.model",
     "AMessModel": "labelsync.model",
+    "ModelConfig": "labelsync.model",
+    "IntentModel": "labelsync.model",
     "load_dataset": "labelsync.data",
     "IntentDataset": "labelsync.data",
     "Trainer": "labelsync.training",
@@ -37,6 +41,10 @@ _EXPORTS = {
     "evaluate_open_set": "labelsync.ood.evaluate",
     "register_detector": "labelsync.ood",
     "available_detectors": "labelsync.ood",
+    "extract_features": "labelsync.media",
+    "extract_clip": "labelsync.media",
+    "ExtractSettings": "labelsync.media",
+    "Featurizer": "labelsync.media",
     "Client": "labelsync.client",
 }
 
@@ -45,11 +53,12 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 if TYPE_CHECKING:  # pragma: no cover
     from .client import Client
     from .describe.cache import DescriptionCache
-    from .describe.describer import DescribeConfig, describe
+    from .describe.describer import DescribeConfig, DescribePlan, Describer, describe
     from .describe.prompts import PromptTemplate
     from .descriptions import Descriptions, LabelDescriptions
     from .errors import LabelsyncError
     from .labels import LabelSet, normalize_label
+    from .media import ExtractSettings, Featurizer, extract_clip, extract_features
     from .ood import available_detectors, register_detector
     from .ood.evaluate import evaluate_open_set
     from .predict import Predictor

@@ -17,3 +17,7 @@ class DescriptionError(LabelsyncError):
 
 class BackendError(LabelsyncError):
     """A generation backend failed (unreachable server, refused key, missing model...)."""
+
+
+class ConfigError(LabelsyncError, ValueError):
+    """An option is unknown, of the wrong type or out of range (named in the message)."""

@@ -77,25 +77,16 @@ class Predictor:
         # out-of-scope detection: an ``OODThreshold`` and the number of in-scope classes K
         self.oos_threshold = oos_threshold
         self.num_known = len(self.labels) if num_known is None else num_known
+        # raw clips -> features, as the run's training features were made (from_run sets it)
+        self.clips: Any = None
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, device: str | None = None) -> Predictor:
         """Load a ``save_pretrained`` directory (its ``encoder/`` folder holds the tokenizer)."""
-        from transformers import AutoTokenizer
+        from .training.evaluation import load_checkpoint
 
-        from .model import AMessModel
-        from .model.modeling import ENCODER_DIR
-
-        directory = Path(directory)
-        if not (directory / ENCODER_DIR / "tokenizer_config.json").is_file():
-            raise LabelsyncError(f"{directory}: no tokenizer saved with the model ({ENCODER_DIR}/)")
-        try:
-            model = AMessModel.from_pretrained(directory)
-        except (FileNotFoundError, RuntimeError, ValueError) as exc:
-            raise LabelsyncError(
-                f"{directory}: cannot load the model ({str(exc).splitlines()[0]})"
-            ) from None
-        return cls(model, AutoTokenizer.from_pretrained(str(directory / ENCODER_DIR)), device)
+        model, tokenizer = load_checkpoint(directory)
+        return cls(model, tokenizer, device)
 
     @classmethod
     def from_run(
@@ -120,6 +111,16 @@ class Predictor:
 
             if TrainConfig.from_yaml(run.root / CONFIG_FILE).oos_mode == "class":
                 predictor.num_known = len(predictor.labels) - 1
+        from .media.clips import ClipInputs
+
+        info = run.info()
+        trained = {
+            m: [Path(r["path"]).name for r in records]
+            for m, records in info.get("features", {}).get("feature_files", {}).items()
+        }
+        predictor.clips = ClipInputs(
+            info.get("extractors", {}), trained, predictor.config.modalities
+        )
         if oos_detector:
             from .ood.calibrate import OODThreshold
             from .ood.detectors import get_detector
@@ -144,10 +145,21 @@ class Predictor:
         top_k: int = 3,
         batch_size: int = 32,
     ) -> list[Prediction]:
-        """Label, probability and top-k per text; ``video``/``audio``: an array or file per text."""
+        """Label, probability and top-k per text.
+
+        ``video``/``audio``: one per text, each a ``(T, D)`` array, a feature file
+        (``.npy``/``.npz``/``.safetensors``) or a raw clip (``.mp4``, ``.wav``, ...). Clips are
+        featurized as the run's training features were (a run from ``from_run`` whose features
+        came from ``labelsync features extract``); a video clip also gives the audio when the run
+        takes audio and ``audio`` is not given.
+        """
         import torch
 
+        from .media.clips import ClipInputs
+
         texts = [texts] if isinstance(texts, str) else list(texts)
+        clips = self.clips or ClipInputs({}, {}, self.config.modalities)
+        video, audio = clips.convert(video, audio)
         if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
             raise LabelsyncError("no text to classify (give one or more non-empty texts)")
         features = {

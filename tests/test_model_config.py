@@ -1,4 +1,4 @@
-"""AMessConfig: paper defaults, validation, dict and file round-trips."""
+"""ModelConfig: paper defaults, validation, binding, dict and file round-trips."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ def test_defaults_follow_the_paper():
     assert config.num_labels == 2
     assert (config.max_text_len, config.max_video_len, config.max_audio_len) == (50, 180, 400)
     assert (config.k, config.tau, config.lambda_ss) == (8, 0.7, 1.0)
-    assert config.use_ame and config.use_ss and config.use_label_attention
-    assert config.modalities == () and not config.builds_ame  # no video/audio dims: text only
+    # the published A-MESS: A-ME + semantic synchronisation; LE-MER label attention is an addition
+    assert config.fusion == "a-me" and config.use_ss and not config.use_label_attention
+    assert config.modalities == () and not config.builds_fusion  # no video/audio dims: text only
+    assert AMessConfig(num_labels=2, use_ame=False).fusion == "none"  # the earlier switch
     assert AMessConfig(num_labels=2, video_dim=4, audio_dim=3).modalities == ("video", "audio")
 
 
@@ -29,7 +31,6 @@ def test_num_labels_alone_names_the_labels():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({}, "label_names or num_labels"),
         ({"label_names": ["a", "b"], "num_labels": 3}, "num_labels is 3"),
         ({"label_names": ["a", "a"]}, "duplicates"),
         ({"num_labels": 2, "k": 0}, "k must be"),
@@ -37,6 +38,7 @@ def test_num_labels_alone_names_the_labels():
         ({"num_labels": 2, "dropout": 1.0}, "dropout must be"),
         ({"num_labels": 2, "video_dim": 0}, "video_dim must be"),
         ({"num_labels": 2, "align_method": "ctc"}, "align_method must be"),
+        ({"num_labels": 2, "fusion": "magic"}, "fusion must be one of"),
         ({"num_labels": 2, "pooling": "max"}, "pooling must be"),
         ({"num_labels": 2, "lambda_ss": -1.0}, "loss weights"),
     ],
@@ -57,12 +59,34 @@ def test_dict_and_file_round_trip(tmp_path: Path):
 
 
 def test_unknown_fields_are_rejected():
-    with pytest.raises(ValueError, match="unknown AMessConfig fields: typo"):
+    with pytest.raises(ValueError, match="unknown ModelConfig fields: typo"):
         AMessConfig.from_dict({"num_labels": 2, "typo": 1})
 
 
-def test_default_encoder_resolves_to_the_shipped_minilm(tmp_path: Path):
-    path = Path(resolve_model_path(DEFAULT_ENCODER))
+def test_default_encoder_is_the_shipped_mpnet_and_minilm_resolves_too(tmp_path: Path):
+    assert DEFAULT_ENCODER == "all-mpnet-base-v2"
+    for name in (DEFAULT_ENCODER, "mpnet", "minilm", "sentence-transformers/all-MiniLM-L6-v2"):
+        assert (Path(resolve_model_path(name)) / "config.json").is_file()
+    nested = Path(resolve_model_path("mpnet")).parent  # the joined archive nests one level
+    assert resolve_model_path(str(nested)) == resolve_model_path("mpnet")
+    path = Path(resolve_model_path("minilm"))
     assert (path / "config.json").is_file()
     assert resolve_model_path(str(tmp_path)) == str(tmp_path)
     assert resolve_model_path("bert-base-uncased") == "bert-base-uncased"
+
+
+def test_an_unbound_config_is_a_template_that_binds_to_labels():
+    template = AMessConfig(k=4)  # no labels yet: what TrainConfig holds
+    assert not template.bound and template.label_names == []
+    bound = template.bind(["a", "b"], video_dim=6, desc_dim=16)
+    assert bound.bound and bound.num_labels == 2 and bound.k == 4 and bound.video_dim == 6
+    assert not template.bound  # binding copies
+    with pytest.raises(ValueError, match="unknown ModelConfig fields: colour"):
+        template.bind(["a"], colour=1)
+
+
+def test_earlier_spellings_load():
+    old = {"num_labels": 2, "use_ame": False, "use_label_attention": True, "encoder": "x"}
+    config = AMessConfig.from_dict(old)
+    assert config.fusion == "none" and config.use_label_attention
+    assert config.encoder_name_or_path == "x"

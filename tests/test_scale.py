@@ -218,7 +218,7 @@ def test_grid_expands_every_combination_with_readable_names(tmp_path):
     runs = sweep.runs()
     assert len(runs) == 12
     assert runs[0].key == "learning_rate=1e-05,k=4-seed0"
-    assert {(r.config.learning_rate, r.config.k) for r in runs} == {
+    assert {(r.config.learning_rate, r.config.model.k) for r in runs} == {
         (1e-5, 4), (1e-5, 8), (2e-5, 4), (2e-5, 8)
     }  # fmt: skip
     ablation = Sweep.from_yaml(

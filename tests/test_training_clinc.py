@@ -54,6 +54,7 @@ def test_minilm_learns_a_clinc150_subset_well_above_chance(tmp_path):
         data_dir=str(data),
         labels=str(data / "labels.txt"),
         reviewed_descriptions=True,
+        encoder="minilm",  # the fast shipped encoder (the default is mpnet since issue 11)
         epochs=2,
         learning_rate=5e-5,
         cpu=True,

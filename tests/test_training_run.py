@@ -38,8 +38,8 @@ def test_config_resolution_validation_and_round_trip(tmp_path):
     file.write_text("dataset: mintrec\nlr: 2e-5\nepochs: 5\nmodel_options: {align_method: pool}\n")
     config = TrainConfig.resolve(file, epochs=3, seeds=[1, 2], metric="acc", k=None)
     assert (config.learning_rate, config.epochs, config.seeds) == (2e-5, 3, (1, 2))
-    assert config.metric == "accuracy" and config.k == 8 and config.batch_size == 8
-    assert config.model_options == {"align_method": "pool"}
+    assert config.metric == "accuracy" and config.model.k == 8 and config.batch_size == 8
+    assert config.model.align_method == "pool" and config.preset == "a-mess"
     with pytest.raises(Exception, match="cannot assign"):
         config.epochs = 10  # frozen after resolution
     config.to_yaml(tmp_path / "saved.yaml")
@@ -52,7 +52,9 @@ def test_config_resolution_validation_and_round_trip(tmp_path):
         ({"dataset": "x", "oos_mode": "extra"}, "oos_mode must be one of drop, class"),
         ({"dataset": "x", "known_ratio": 0}, "known_ratio must be in"),
         ({"dataset": "x", "seeds": [0, 0]}, "without repeats"),
-        ({"dataset": "x", "model_options": {"k": 3}}, "unknown model option 'k'"),
+        ({"dataset": "x", "model_options": {"colour": 3}}, "unknown model option 'colour'"),
+        ({"dataset": "x", "model": {"video_dim": 3}}, "'video_dim' comes from the data"),
+        ({"dataset": "x", "preset": "amess"}, "unknown preset 'amess' \\(did you mean 'a-mess'"),
         ({"epochs": 3}, "dataset must be given"),
     ]
     for data, message in bad:
@@ -63,7 +65,7 @@ def test_config_resolution_validation_and_round_trip(tmp_path):
 def test_same_seed_gives_the_same_numbers_and_a_complete_run_dir(tmp_path):
     options = tiny_options(data_dir=str(text_mintrec()))
     first = Trainer(TrainConfig(**options, seeds=(0, 1)), tmp_path / "a")
-    assert first.build_model().ame is None  # text-only data: A-ME skipped automatically
+    assert first.build_model().fusion is None  # text-only data: A-ME skipped automatically
     summary = first.train()
     Trainer(TrainConfig(**options, seeds=(0,)), tmp_path / "b").train()
     a, b = tmp_path / "a", tmp_path / "b"
@@ -102,7 +104,7 @@ class Killed(Exception):
 def test_kill_and_resume_ends_with_the_weights_of_an_uninterrupted_run(tmp_path):
     config = TrainConfig(**tiny_options(data_dir=str(av_mintrec()), epochs=3))
     full = Trainer(config, tmp_path / "full")
-    assert full.build_model().ame is not None  # video + audio: A-ME on
+    assert full.build_model().fusion is not None  # video + audio: A-ME on
     full.train()
 
     def kill_after_epoch_2(result):
@@ -184,7 +186,7 @@ def test_descriptions_come_from_a_file_and_must_cover_every_label(tmp_path):
     matrix, mask = trainer.description_matrix()
     assert tuple(matrix.shape) == (3, 2, 384) and bool(mask.all())
     model = trainer.build_model()
-    assert torch.equal(model.descriptions[:, :2], matrix) and model.ame is None
+    assert torch.equal(model.descriptions[:, :2], matrix) and model.fusion is None
     file.write_text(
         yaml.safe_dump({"labels": [{"label": "refund", "descriptions": ["Money back."]}]})
     )

@@ -50,11 +50,11 @@ def cpu_relaunch_size(argv: list[str]) -> int:
     command = next((token for token in argv if not token.startswith("-")), None)
     if command not in MULTI_PROCESS_COMMANDS or os.environ.get("WORLD_SIZE"):
         return 1
-    try:
-        import psutil
+    import psutil
 
+    try:
         parent = psutil.Process(os.getppid()).cmdline()
-    except Exception:  # noqa: BLE001 - no parent information: run as launched
+    except (psutil.Error, OSError):  # the parent is gone or not ours to read: run as launched
         return 1
     return requested_cpu_processes(parent)
 

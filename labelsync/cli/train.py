@@ -6,7 +6,6 @@ Heavy libraries (torch, transformers, accelerate) are imported inside the comman
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,9 @@ TRAIN_EPILOG = """Examples:
       --out runs/mintrec
 
   labelsync train clinc150 --data-dir data/clinc150 --reviewed-descriptions --epochs 10 \\
-      --lr 5e-5 --out runs/clinc150
+      --lr 5e-5 --encoder minilm --out runs/clinc150
+
+  labelsync train mintrec --data-dir data/MIntRec --preset a-mess+lemer --out runs/lemer
 
   labelsync train data/tickets.csv --descriptions tickets.yaml --config train.yaml --out runs/t
 
@@ -84,6 +85,12 @@ def train_command(
     config: Path = typer.Option(
         None, "--config", "-c", help="YAML of TrainConfig options; the options below override it."
     ),
+    preset: str = typer.Option(
+        None,
+        "--preset",
+        help="A published configuration: a-mess (default: the paper's model), a-mess+lemer, "
+        "text, ... (labelsync/presets/models/); --config and the options below override it.",
+    ),
     descriptions: Path = typer.Option(None, "--descriptions", help=DESCRIPTIONS_HELP),
     reviewed_descriptions: bool = typer.Option(
         False,
@@ -104,19 +111,33 @@ def train_command(
         None, "--metric", help="Dev metric: macro_f1 (default) or accuracy."
     ),
     encoder: str = typer.Option(
-        None, "--encoder", help="Text encoder id or path (default all-MiniLM-L6-v2)."
+        None,
+        "--encoder",
+        help="Text encoder: mpnet (all-mpnet-base-v2, the default), minilm (fast), a local "
+        "folder or a Hugging Face id.",
     ),
     embedder: str = typer.Option(
         None, "--embedder", help="SentenceBERT model for the descriptions."
     ),
-    no_ame: bool = typer.Option(False, "--no-ame", help="Ablation: without A-ME fusion."),
+    fusion: str = typer.Option(
+        None, "--fusion", help="How video/audio meet the text: a-me (default) or none."
+    ),
+    no_ame: bool = typer.Option(False, "--no-ame", help="Ablation: without A-ME (--fusion none)."),
     no_ss: bool = typer.Option(False, "--no-ss", help="Ablation: without semantic sync."),
-    no_label_attention: bool = typer.Option(
-        False, "--no-label-attention", help="Without label-guided attention."
+    label_attention: bool = typer.Option(
+        None,
+        "--label-attention/--no-label-attention",
+        help="LE-MER label-guided attention (not in A-MESS; off in the a-mess preset).",
     ),
     k: int = typer.Option(None, "--k", min=1, help="Anchors per modality (default 8)."),
     tau: float = typer.Option(None, "--tau", help="Triplet loss temperature (default 0.7)."),
     text_only: bool = typer.Option(False, "--text-only", help="Ignore video/audio feature files."),
+    video_feats: Path = typer.Option(
+        None, "--video-feats", help="Video feature file (or folder) to use, e.g. swin_feats.pkl."
+    ),
+    audio_feats: Path = typer.Option(
+        None, "--audio-feats", help="Audio feature file (or folder) to use, e.g. wavlm_feats.pkl."
+    ),
     allow_pickle: bool = typer.Option(
         False, "--allow-pickle", help="Allow .pkl feature files (can run code)."
     ),
@@ -146,6 +167,8 @@ def train_command(
     from ..training import TrainConfig, Trainer
 
     dataset, seed_list = _seeds_and_dataset(dataset, seeds, list(ctx.args))
+    if text_only and (video_feats or audio_feats):
+        raise typer.BadParameter("--text-only ignores every feature file; drop --video/audio-feats")
     overrides: dict[str, Any] = {
         "descriptions": str(descriptions.resolve()) if descriptions else None,
         "reviewed_descriptions": True if reviewed_descriptions else None,
@@ -157,12 +180,14 @@ def train_command(
         "metric": metric,
         "encoder": encoder,
         "embedder": embedder,
-        "use_ame": False if no_ame else None,
+        "fusion": "none" if no_ame else fusion,
         "use_ss": False if no_ss else None,
-        "use_label_attention": False if no_label_attention else None,
+        "use_label_attention": label_attention,
         "k": k,
         "tau": tau,
         "text_only": True if text_only else None,
+        "video_feats": str(video_feats.resolve()) if video_feats else None,
+        "audio_feats": str(audio_feats.resolve()) if audio_feats else None,
         "allow_pickle": True if allow_pickle else None,
         "cpu": True if cpu else None,
         "mixed_precision": mixed_precision,
@@ -173,10 +198,10 @@ def train_command(
     }
     if resume:
         given = sorted(name for name, value in overrides.items() if value is not None)
-        if given or config:
+        if given or config or preset:
             raise typer.BadParameter(
                 "--resume continues with the run's saved config; "
-                f"drop {', '.join(given) or '--config'}"
+                f"drop {', '.join(given) or '--config/--preset'}"
             )
         trainer = Trainer.resume(out, data_dir=str(data_dir) if data_dir else None)
         if trainer.config.dataset != dataset:
@@ -186,6 +211,7 @@ def train_command(
     else:
         settings = TrainConfig.resolve(
             config,
+            preset=preset,
             dataset=dataset,
             data_dir=str(data_dir.resolve()) if data_dir else None,
             **overrides,
@@ -210,159 +236,6 @@ def _print_summary(out: Path, summary: dict[str, Any]) -> None:
         table.add_row(name, *(f"{c['mean']:.4f} ± {c['std']:.4f}" if c else "-" for c in cells))
     stdout_console().print(table)
     _say(f"run saved to {out} (results.md, seed-*/metrics.json, seed-*/best/, train.log)")
-
-
-@app.command("evaluate", epilog="Example:\n\n  labelsync evaluate runs/mintrec --split test")
-def evaluate_command(
-    run: Path = typer.Argument(..., help="Run directory written by `labelsync train`."),
-    split: str = typer.Option("test", "--split", help="train, dev or test."),
-    seed: int = typer.Option(None, "--seed", help="Checkpoint of this seed (default: best dev)."),
-    data_dir: Path = typer.Option(None, "--data-dir", "-d", help="Where the data is now."),
-    dataset: str = typer.Option(
-        None, "--dataset", help="Evaluate on another dataset with the same labels."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
-    oos_detector: list[str] = typer.Option(
-        None,
-        "--oos-detector",
-        help="Out-of-scope detector(s): msp, maxlogit, energy, doc, desc, knn, k+1 "
-        "(repeatable or comma-separated); thresholds come from dev and are saved with the run.",
-    ),
-    threshold_by: str = typer.Option(
-        "recall", "--threshold-by", help="recall (target in-scope recall on dev) or best_f1."
-    ),
-    target_recall: float = typer.Option(
-        0.95, "--target-recall", min=0.01, max=1.0, help="In-scope recall kept on dev."
-    ),
-) -> None:
-    """Metrics JSON, confusion matrix PNG and per-class table of a run's best checkpoint."""
-    from rich.table import Table
-
-    from ..training import Trainer
-    from ..training.runs import save_evaluation
-
-    trainer = Trainer.from_run(run, dataset=dataset, data_dir=str(data_dir) if data_dir else None)
-    if oos_detector:
-        names = [n.strip() for value in oos_detector for n in value.split(",") if n.strip()]
-        _evaluate_ood(trainer, run, names, split, seed, threshold_by, target_recall, as_json)
-        return
-    with stderr_console().status(f"evaluating {run} on {split}"):
-        report = trainer.evaluate(split, seed)
-    if not trainer.accelerator.is_main_process:  # under a launcher: rank 0 writes and prints
-        return
-    folder = run / (f"eval-{split}" if seed is None else f"eval-{split}-seed{seed}")
-    written = save_evaluation(report, folder, trainer.label_names)
-    if as_json:
-        typer.echo(json.dumps(report["metrics"], indent=2))
-    else:
-        table = Table(title=f"{split} per class (seed {report['seed']})", title_justify="left")
-        for column in ("label", "precision", "recall", "f1", "support"):
-            table.add_column(column)
-        for row in report["per_class"]:
-            table.add_row(*(str(row[c]) for c in ("label", "precision", "recall", "f1", "support")))
-        stdout_console().print(table)
-        _say(", ".join(f"{name} {value:.4f}" for name, value in report["metrics"].items()))
-    done = f"wrote {', '.join(str(p) for p in written)}"
-    if as_json:  # stdout stays one JSON document
-        stderr_console().print(done, soft_wrap=True, markup=False, highlight=False)
-    else:
-        _say(done)
-
-
-def _evaluate_ood(trainer, run, names, split, seed, method, target_recall, as_json) -> None:
-    from rich.table import Table
-
-    from ..ood.calibrate import METHODS
-    from ..ood.evaluate import TABLE_HEADERS, check_detectors, evaluate_open_set, format_table
-
-    check_detectors(names, trainer.config.oos_mode == "class")  # fail before loading a model
-    if method not in METHODS:
-        raise LabelsyncError(f"--threshold-by must be one of {', '.join(METHODS)}, got {method!r}")
-    folder = run / (f"eval-{split}-ood" if seed is None else f"eval-{split}-ood-seed{seed}")
-    with stderr_console().status(f"scoring {run} on {split} with {', '.join(names)}"):
-        report = evaluate_open_set(
-            trainer,
-            names,
-            split,
-            seed,
-            method=method,
-            target_recall=target_recall,
-            out_dir=folder,
-        )
-    if not trainer.accelerator.is_main_process:
-        return
-    if as_json:
-        keep = ("scores", "predictions")
-        detectors = {
-            n: {k: v for k, v in d.items() if k not in keep} for n, d in report["detectors"].items()
-        }
-        typer.echo(json.dumps({"closed_set": report["closed_set"], "detectors": detectors}))
-    else:
-        title = (
-            f"{split}: {report['samples']} rows ({report['oos_samples']} out of scope), "
-            f"seed {report['seed']}, {report['training']} training, thresholds from dev"
-        )
-        table = Table(title=title, title_justify="left")
-        for column in ("detector", "threshold", *TABLE_HEADERS):
-            table.add_column(column, no_wrap=True)
-        for row in format_table(report):
-            table.add_row(*row)
-        from rich.console import Console
-
-        # a wide console: eleven columns do not fit the 80 a pipe gets
-        Console(highlight=False, width=max(stdout_console().width, 130)).print(table)
-        closed = report["closed_set"]
-        if closed:
-            _say(
-                f"closed set (in-scope rows): accuracy {closed['accuracy']:.4f}, "
-                f"macro F1 {closed['macro_f1']:.4f}"
-            )
-    done = f"wrote {folder} (metrics.json, roc.png, hist-*.png, confusion-*.png)"
-    if as_json:  # stdout stays one JSON document
-        stderr_console().print(done, soft_wrap=True, markup=False, highlight=False)
-    else:
-        _say(done)
-
-
-@app.command(
-    "predict",
-    epilog="Example:\n\n  labelsync predict runs/mintrec --text 'sorry, my fault' "
-    "--video v.npy --audio a.npy",
-)
-def predict_command(
-    run: Path = typer.Argument(..., help="Run directory written by `labelsync train`."),
-    text: list[str] = typer.Option(..., "--text", "-t", help="Text to classify (repeatable)."),
-    video: list[Path] = typer.Option(
-        None, "--video", help="Video features (.npy/.npz/.safetensors), one per --text."
-    ),
-    audio: list[Path] = typer.Option(None, "--audio", help="Audio features, one per --text."),
-    seed: int = typer.Option(None, "--seed", help="Checkpoint of this seed (default: best dev)."),
-    top_k: int = typer.Option(3, "--top-k", "-k", min=1, help="Labels to show per text."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON line per text."),
-    oos_detector: str = typer.Option(
-        None,
-        "--oos-detector",
-        help="Flag out-of-scope texts with this detector's dev threshold "
-        "(saved by `labelsync evaluate RUN --oos-detector NAME`).",
-    ),
-) -> None:
-    """Label, score (probability) and top-k labels of each text (with video/audio if given)."""
-    from ..predict import Predictor
-
-    predictor = Predictor.from_run(run, seed=seed, oos_detector=oos_detector)
-    predictions = predictor.predict(text, video=video or None, audio=audio or None, top_k=top_k)
-    for p in predictions:
-        if as_json:
-            typer.echo(json.dumps(p.to_dict(), ensure_ascii=False))
-            continue
-        _say(f"text: {p.text}")
-        _say(f"label: {p.label} (score {p.score:.3f})")
-        _say(f"top-{len(p.top_k)}: " + " | ".join(f"{n} {s:.3f}" for n, s in p.top_k))
-        if p.in_scope is not None:
-            _say(
-                f"in_scope: {str(p.in_scope).lower()} ({oos_detector} score "
-                f"{p.oos_score:.4f}, threshold {predictor.oos_threshold.threshold:.4f})"
-            )
 
 
 SWEEP_EPILOG = """Examples:
@@ -394,7 +267,8 @@ def sweep_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="List runs and states; train nothing."),
 ) -> None:
     """Train a grid of configs x seeds (resumable: finished runs are skipped); mean ± std table."""
-    from ..training.sweep import Sweep, summary_markdown
+    from ..training.sweep import Sweep
+    from ..training.sweep_summary import summary_markdown
 
     seed_list = None
     if seeds:

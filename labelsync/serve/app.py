@@ -45,31 +45,31 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> J
 
 def _install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return _error(422, one_line(list(exc.errors())))
 
     @app.exception_handler(BadInput)
-    async def bad_input(request: Request, exc: BadInput) -> JSONResponse:
+    async def bad_input(_request: Request, exc: BadInput) -> JSONResponse:
         return _error(422, str(exc))
 
     @app.exception_handler(Overloaded)
-    async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+    async def overloaded(_request: Request, exc: Overloaded) -> JSONResponse:
         metrics.rejected.inc()
         return _error(503, str(exc), {"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(LabelsyncError)
-    async def labelsync_error(request: Request, exc: LabelsyncError) -> JSONResponse:
+    async def labelsync_error(_request: Request, exc: LabelsyncError) -> JSONResponse:
         return _error(422, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail
         if exc.status_code == 413 and detail == "Content Too Large":
             detail = "request body over the size limit (refused before reading it)"
         return _error(exc.status_code, str(detail), getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
         # Starlette re-raises after this answer, so the traceback reaches the server log only.
         return _error(500, f"internal error ({type(exc).__name__}); see the server log")
 
@@ -107,7 +107,7 @@ def create_app(
         )
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if state.batcher is not None:
             await state.batcher.start()
         try:

@@ -61,8 +61,8 @@ class MicroBatcher:
         self.max_wait_s = max_wait_s if batching else 0.0
         self.max_queue = max_queue
         self.batching = batching
-        self.on_batch = on_batch or (lambda n, seconds: None)
-        self.on_pending = on_pending or (lambda n: None)
+        self.on_batch = on_batch or (lambda *_: None)
+        self.on_pending = on_pending or (lambda *_: None)
         self._jobs: collections.deque[_Job] = collections.deque()
         self._pending = 0  # items accepted and not answered yet
         self._arrived: asyncio.Event | None = None
@@ -177,7 +177,7 @@ class MicroBatcher:
         started = time.perf_counter()
         try:
             results = await loop.run_in_executor(self._executor, self.run_batch, items)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - handed to the waiting requests, never lost
             self.on_batch(len(items), time.perf_counter() - started)
             if len(batch) == 1:
                 _settle(batch[0], exc=exc)

@@ -21,12 +21,15 @@ _EXPORTS = {
     "classification_metrics": "labelsync.training.metrics",
     "Sweep": "labelsync.training.sweep",
     "SweepError": "labelsync.training.sweep",
-    "make_accelerator": "labelsync.training.trainer",
+    "make_accelerator": "labelsync.training.accelerator",
+    "Evaluator": "labelsync.training.evaluation",
+    "load_checkpoint": "labelsync.training.evaluation",
 }
 
 __all__ = [
     "ConfigError",
     "EpochResult",
+    "Evaluator",
     "RunDir",
     "RunError",
     "Sweep",
@@ -35,15 +38,18 @@ __all__ = [
     "Trainer",
     "TrainingError",
     "classification_metrics",
+    "load_checkpoint",
     "make_accelerator",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .accelerator import make_accelerator
     from .arguments import ConfigError, TrainConfig
+    from .evaluation import Evaluator, load_checkpoint
     from .metrics import classification_metrics
     from .runs import RunDir, RunError
     from .sweep import Sweep, SweepError
-    from .trainer import EpochResult, Trainer, TrainingError, make_accelerator
+    from .trainer import EpochResult, Trainer, TrainingError
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,16 +1,21 @@
 """``TrainConfig``: every training choice in one typed, validated, frozen dataclass.
 
-Resolution order: field defaults < ``--config`` YAML < command-line overrides
-(``TrainConfig.resolve(path, epochs=3, ...)``); the result is frozen and saved as ``config.yaml``
-in the run directory, which ``--resume`` and ``evaluate`` read back. Defaults follow seed 003
-(A-MESS) Section III-D and SPEC section 7: AdamW lr 2e-5, batch 8, up to 40 epochs with
+It holds the model template (a ``ModelConfig`` without labels; the trainer binds it to the data)
+next to the data, description and optimisation options. Resolution order: field defaults <
+preset (``--preset``, a YAML shipped in ``labelsync/presets/models/``) < ``--config`` YAML <
+command-line overrides (``TrainConfig.resolve(path, preset="a-mess", epochs=3, ...)``); the
+result is frozen and saved as ``config.yaml`` in the run directory, which ``--resume`` and
+``evaluate`` read back. The defaults are the ``a-mess`` preset: the published model (seed 003)
+with its Section III-D settings and SPEC section 7: AdamW lr 2e-5, batch 8, up to 40 epochs with
 patience 8 on the dev metric.
+
+Model options may be given flat (``k: 4``, ``encoder: minilm``, ``fusion: none``, and the older
+``use_ame``, ``model_options: {...}``) or under ``model:``; either way they land in ``model``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import typing
 from dataclasses import dataclass, field, fields
@@ -18,9 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_text, read_yaml
-from ..errors import LabelsyncError
+from .._options import check_choices
+from .._options import coerce as _coerce
+from .._options import hint as _hint
+from ..errors import ConfigError
+from ..model.configuration import ModelConfig, normalise_keys
+from .presets import available_presets, preset_layers
 
-__all__ = ["TrainConfig", "ConfigError", "METRICS", "OOS_MODES"]
+__all__ = ["TrainConfig", "ConfigError", "METRICS", "OOS_MODES", "available_presets"]
 
 METRICS = ("macro_f1", "accuracy")
 _METRIC_ALIASES = {"f1": "macro_f1", "macro-f1": "macro_f1", "acc": "accuracy"}
@@ -28,34 +38,20 @@ OOS_MODES = ("drop", "class")  # "class": K+1-way, out-of-scope as an extra clas
 PAD_MODES = ("longest", "max_length")
 PRECISIONS = ("no", "fp16", "bf16")
 _ALIASES = {"lr": "learning_rate", "num_epochs": "epochs", "seed": "seeds"}
-# AMessConfig fields that TrainConfig sets itself or derives from the data and descriptions
-_MODEL_MANAGED = {
-    "encoder_name_or_path",
+# ModelConfig fields that come from the data and the descriptions, never from options
+_DATA_GIVEN = {
     "label_names",
     "num_labels",
     "video_dim",
     "audio_dim",
     "desc_dim",
     "max_descriptions",
-    "max_text_len",
-    "max_video_len",
-    "max_audio_len",
-    "k",
-    "tau",
-    "dropout",
-    "lambda_ss",
-    "lambda_lga",
-    "use_ame",
-    "use_ss",
-    "use_label_attention",
 }
+_MODEL_FIELDS = {f.name for f in fields(ModelConfig)} | {"use_ame", "encoder"}
+DEFAULT_PRESET = "a-mess"
 
 
-class ConfigError(LabelsyncError, ValueError):
-    """A training option is unknown, of the wrong type or out of range (named in the message)."""
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class TrainConfig:
     """Training options (data, descriptions, model switches, optimisation, hardware).
 
@@ -63,6 +59,8 @@ class TrainConfig:
         dataset / data_dir: ``mintrec``, ``mintrec2``, ``clinc150`` (+ its folder) or a custom path.
         labels: a label file or preset replacing the dataset's label list (e.g. a subset).
         text_only: ignore feature files (A-ME is skipped automatically without video/audio).
+        video_feats / audio_feats: a feature file (or folder) picked explicitly, when a dataset
+            folder holds several candidates or the features live elsewhere.
         oos_mode: ``"drop"``: out-of-scope rows are removed from every split (in-scope training);
             ``"class"``: they are kept as class ``K`` (K+1-way training, the MIntRec2.0 protocol).
         known_ratio: the open-intent protocol (TEXTOIR): keep a random share of the classes as
@@ -72,9 +70,9 @@ class TrainConfig:
             neither: generated with ``describe()`` (cached).
         embedder / description_template: the SentenceBERT model and the text it embeds per
             description (default ``"{name}: {description}"``, the label store's default).
-        encoder, use_ame, use_ss, use_label_attention, k, tau, dropout, lambda_ss, lambda_lga,
-            max_*_len: the ``AMessConfig`` fields of the same meaning; ``model_options``: any
-            other ``AMessConfig`` field (``align_method``, ``ame_num_heads``, ...).
+        preset: the shipped preset the options started from (recorded; see ``resolve``).
+        model: the model template (``ModelConfig`` without labels): encoder, fusion, heads,
+            loss weights, padding lengths.
         metric: dev metric for the best checkpoint and early stopping (``macro_f1``/``accuracy``).
         pad_to: ``"longest"`` (per batch; the model is padding-invariant) or ``"max_length"``.
         cpu / mixed_precision / gradient_accumulation_steps: passed to ``accelerate.Accelerator``;
@@ -87,26 +85,17 @@ class TrainConfig:
     data_dir: str | None = None
     labels: str | None = None
     text_only: bool = False
+    video_feats: str | None = None
+    audio_feats: str | None = None
     allow_pickle: bool = False
     oos_mode: str = "drop"
     known_ratio: float = 1.0
-    max_text_len: int = 50
-    max_video_len: int = 180
-    max_audio_len: int = 400
+    preset: str | None = DEFAULT_PRESET
+    model: ModelConfig = field(default_factory=ModelConfig)
     descriptions: str | None = None
     reviewed_descriptions: bool = False
     embedder: str = "all-MiniLM-L6-v2"
     description_template: str = "{name}: {description}"
-    encoder: str = "all-MiniLM-L6-v2"
-    use_ame: bool = True
-    use_ss: bool = True
-    use_label_attention: bool = True
-    k: int = 8
-    tau: float = 0.7
-    dropout: float = 0.1
-    lambda_ss: float = 1.0
-    lambda_lga: float = 0.5
-    model_options: dict[str, Any] = field(default_factory=dict)
     seeds: tuple[int, ...] = (0,)
     learning_rate: float = 2e-5
     weight_decay: float = 0.01
@@ -126,10 +115,32 @@ class TrainConfig:
     full_determinism: bool = False
     progress: bool = True
 
-    def __post_init__(self) -> None:
-        hints = typing.get_type_hints(type(self))
+    def __init__(self, **options: Any) -> None:
+        """Any option of ``from_dict``: the fields, and model options flat or under ``model``."""
+        values = _route(options)
         for f in fields(self):
+            if f.name in values:
+                value = values[f.name]
+            elif f.default_factory is not dataclasses.MISSING:
+                value = f.default_factory()
+            else:
+                value = f.default
+            object.__setattr__(self, f.name, value)
+        self.__post_init__()
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self), {"ModelConfig": ModelConfig})
+        for f in fields(self):
+            if f.name == "model":
+                continue
             object.__setattr__(self, f.name, _coerce(f.name, getattr(self, f.name), hints[f.name]))
+        if isinstance(self.model, dict):
+            object.__setattr__(self, "model", _model_template({}, self.model))
+        if not isinstance(self.model, ModelConfig):
+            raise ConfigError(f"model must be a ModelConfig or a mapping, got {self.model!r}")
+        given = sorted(name for name in _DATA_GIVEN if _is_set(self.model, name))
+        if given:
+            raise ConfigError(f"model option {given[0]!r} comes from the data; leave it out")
         metric = _METRIC_ALIASES.get(self.metric.lower(), self.metric.lower())
         object.__setattr__(self, "metric", metric)
         self._validate()
@@ -144,23 +155,18 @@ class TrainConfig:
             "pad_to": PAD_MODES,
             "mixed_precision": PRECISIONS,
         }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ConfigError(
-                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
-                )
-        positive = ("batch_size", "eval_batch_size", "epochs", "patience", "k")
-        positive += ("gradient_accumulation_steps", "max_text_len", "max_video_len")
-        for name in (*positive, "max_audio_len"):
+        check_choices(self, choices)
+        positive = ("batch_size", "eval_batch_size", "epochs", "patience")
+        for name in (*positive, "gradient_accumulation_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.known_ratio <= 1.0:
             raise ConfigError(f"known_ratio must be in (0, 1], got {self.known_ratio}")
-        if self.learning_rate <= 0 or self.tau <= 0:
-            raise ConfigError("learning_rate and tau must be > 0")
-        if not 0.0 <= self.warmup_ratio < 1.0 or not 0.0 <= self.dropout < 1.0:
-            raise ConfigError("warmup_ratio and dropout must be in [0, 1)")
-        for name in ("weight_decay", "max_grad_norm", "lambda_ss", "lambda_lga", "num_workers"):
+        if self.learning_rate <= 0:
+            raise ConfigError("learning_rate must be > 0")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError("warmup_ratio must be in [0, 1)")
+        for name in ("weight_decay", "max_grad_norm", "num_workers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
@@ -169,48 +175,53 @@ class TrainConfig:
             raise ConfigError("description_template must contain '{description}'")
         if self.descriptions and self.reviewed_descriptions:
             raise ConfigError("give descriptions (a file) or reviewed_descriptions, not both")
-        from ..model.configuration import AMessConfig
+        if self.preset is not None and self.preset not in available_presets():
+            raise ConfigError(
+                f"unknown preset {self.preset!r}{_hint(self.preset, set(available_presets()))}; "
+                f"presets: {', '.join(available_presets())}"
+            )
 
-        known = {f.name for f in fields(AMessConfig)} - _MODEL_MANAGED
-        for key in self.model_options:
-            if key not in known:
-                raise ConfigError(
-                    f"unknown model option {key!r}{_hint(key, known)}; "
-                    f"allowed: {', '.join(sorted(known))}"
-                )
+    @property
+    def encoder(self) -> str:
+        """The text encoder of the model (``model.encoder_name_or_path``)."""
+        return self.model.encoder_name_or_path
 
     # --- construction -----------------------------------------------------------------------
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from a mapping (YAML/JSON); aliases ``lr``, ``num_epochs``, ``seed`` accepted."""
+        """Build from a mapping (YAML/JSON): flat or nested model options, aliases ``lr``,
+        ``num_epochs``, ``seed`` accepted. No preset is applied (see ``resolve``)."""
         if not isinstance(data, dict):
             raise ConfigError(f"a training config must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in data.items():
-            name = _ALIASES.get(str(key), str(key)).replace("-", "_")
-            if name not in known:
-                raise ConfigError(f"unknown training option {key!r}{_hint(name, known)}")
-            values[name] = value
-        return cls(**values)
+        return cls(**{str(k): v for k, v in data.items()})
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> TrainConfig:
-        """Read a YAML config file (the ``--config`` file or a run's ``config.yaml``)."""
-        return cls.resolve(path)
+        """Read a YAML config file (a run's ``config.yaml``); no preset is applied."""
+        try:
+            return cls.from_dict(_read_yaml(Path(path)))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
     @classmethod
-    def resolve(cls, config_file: str | os.PathLike | None = None, **overrides: Any) -> TrainConfig:
-        """Defaults < ``config_file`` < ``overrides`` (``None`` values mean "not given")."""
+    def resolve(
+        cls,
+        config_file: str | os.PathLike | None = None,
+        *,
+        preset: str | None = None,
+        **overrides: Any,
+    ) -> TrainConfig:
+        """Defaults < preset < ``config_file`` < ``overrides`` (``None`` values: not given).
+
+        The preset is ``preset``, else the file's ``preset:`` key, else ``a-mess``.
+        """
         base = _read_yaml(Path(config_file)) if config_file else {}
-        base = {_ALIASES.get(str(k), str(k)): v for k, v in base.items()}
-        given = {_ALIASES.get(k, k): v for k, v in overrides.items() if v is not None}
-        options = {**(base.get("model_options") or {}), **given.pop("model_options", {})}
-        merged = {**base, **given}
-        if options or "model_options" in merged:
-            merged["model_options"] = options
+        given = {k: v for k, v in overrides.items() if v is not None}
+        name = preset or base.get("preset") or DEFAULT_PRESET
         try:
+            layers = [*preset_layers(name), base, given]
+            merged = _merge(layers) | {"preset": name}
             return cls.from_dict(merged)
         except ConfigError as exc:
             raise ConfigError(f"{config_file}: {exc}" if config_file else str(exc)) from None
@@ -222,10 +233,12 @@ class TrainConfig:
     # --- output -----------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """A plain dict (lists, no tuples) that ``from_dict`` reads back."""
+        """A plain dict (lists, no tuples; the model without its data-given fields) that
+        ``from_dict`` reads back."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["seeds"] = list(self.seeds)
-        data["model_options"] = dict(self.model_options)
+        model = self.model.to_dict()
+        data["model"] = {k: v for k, v in model.items() if k not in _DATA_GIVEN}
         return data
 
     def to_yaml(self, path: str | os.PathLike | None = None) -> str:
@@ -243,33 +256,107 @@ class TrainConfig:
         feature_dims: dict[str, int],
         desc_dim: int,
         max_descriptions: int,
-    ) -> Any:
-        """The ``AMessConfig`` for a dataset: labels, feature widths and description shape."""
-        from ..model.configuration import AMessConfig
-
+        max_lengths: Any = None,
+    ) -> ModelConfig:
+        """The model config bound to a dataset: labels, feature widths, description shape and
+        (when given) the dataset's padding lengths."""
+        data: dict[str, Any] = {
+            "video_dim": None if self.text_only else feature_dims.get("video"),
+            "audio_dim": None if self.text_only else feature_dims.get("audio"),
+            "desc_dim": desc_dim,
+            "max_descriptions": max_descriptions,
+        }
+        if max_lengths is not None:
+            data |= {f"max_{m}_len": max_lengths.get(m) for m in ("text", "video", "audio")}
         try:
-            return AMessConfig(
-                encoder_name_or_path=self.encoder,
-                label_names=list(label_names),
-                video_dim=None if self.text_only else feature_dims.get("video"),
-                audio_dim=None if self.text_only else feature_dims.get("audio"),
-                max_text_len=self.max_text_len,
-                max_video_len=self.max_video_len,
-                max_audio_len=self.max_audio_len,
-                k=self.k,
-                tau=self.tau,
-                dropout=self.dropout,
-                desc_dim=desc_dim,
-                max_descriptions=max_descriptions,
-                lambda_ss=self.lambda_ss,
-                lambda_lga=self.lambda_lga,
-                use_ame=self.use_ame,
-                use_ss=self.use_ss,
-                use_label_attention=self.use_label_attention,
-                **self.model_options,
-            )
+            return self.model.bind(list(label_names), **data)
         except ValueError as exc:
             raise ConfigError(f"model config: {exc}") from None
+
+
+def _route(options: dict[str, Any]) -> dict[str, Any]:
+    """Field values from options: aliases resolved, model options gathered into ``model``."""
+    known = {f.name for f in fields(TrainConfig)}
+    values: dict[str, Any] = {}
+    model: ModelConfig | None = None
+    extra: dict[str, Any] = {}
+    for key, value in options.items():
+        name = _ALIASES.get(str(key), str(key)).replace("-", "_")
+        if name == "model" and isinstance(value, ModelConfig):
+            model = value
+        elif name in ("model", "model_options"):  # model_options: the earlier spelling
+            extra.update(_mapping(name, value))
+        elif name in known:
+            values[name] = value
+        elif name in _MODEL_FIELDS:
+            extra[name] = value
+        else:
+            raise ConfigError(
+                f"unknown training option {key!r}{_hint(name, known | _MODEL_FIELDS)}"
+            )
+    if model is not None and extra:
+        model = _model_template(_explicit(model), extra)
+    values["model"] = model if model is not None else _model_template({}, extra)
+    return values
+
+
+def _explicit(model: ModelConfig) -> dict[str, Any]:
+    """The fields of a model template that differ from the defaults."""
+    return {f.name: getattr(model, f.name) for f in fields(model) if _is_set(model, f.name)}
+
+
+def _merge(layers: list[dict[str, Any]]) -> dict[str, Any]:
+    """Later layers win; model options (flat or under ``model:``/``model_options:``) merge."""
+    merged: dict[str, Any] = {}
+    model: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            key = _ALIASES.get(str(key), str(key)).replace("-", "_")
+            if key in ("model", "model_options"):
+                model.update(normalise_keys(_mapping(key, value)))
+            elif key in _MODEL_FIELDS and key not in {f.name for f in fields(TrainConfig)}:
+                model.update(normalise_keys({key: value}))
+            else:
+                merged[key] = value
+    if model:
+        merged["model"] = model
+    return merged
+
+
+def _mapping(name: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a mapping of model options, got {value!r}")
+    return dict(value)
+
+
+def _model_template(base: dict[str, Any], options: dict[str, Any]) -> ModelConfig:
+    """An unbound ``ModelConfig`` from option mappings; errors name the option."""
+    options = normalise_keys({**base, **options})
+    allowed = {f.name for f in fields(ModelConfig)} | {"use_ame"}
+    for key in options:
+        if key not in allowed:
+            raise ConfigError(f"unknown model option {key!r}{_hint(key, allowed)}")
+        if key in _DATA_GIVEN:
+            raise ConfigError(f"model option {key!r} comes from the data; leave it out")
+    hints = typing.get_type_hints(ModelConfig)
+    try:
+        checked = {
+            k: _coerce(k, v, hints[k]) if k in hints and v is not None else v
+            for k, v in options.items()
+        }
+        return ModelConfig(**checked)
+    except ValueError as exc:
+        raise ConfigError(f"model config: {exc}") from None
+
+
+def _is_set(model: ModelConfig, name: str) -> bool:
+    default = next(f for f in fields(ModelConfig) if f.name == name)
+    value = getattr(model, name)
+    if default.default_factory is not dataclasses.MISSING:
+        return value != default.default_factory()
+    return value != default.default
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -277,53 +364,3 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a training config must be a mapping of options")
     return data
-
-
-def _hint(name: str, known: set[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _coerce(name: str, value: Any, hint: Any) -> Any:
-    """Check ``value`` against the field type; ints pass as floats, lists as tuples."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if value is None:
-        if type(None) in args:
-            return None
-        raise ConfigError(f"{name} must not be empty")
-    if type(None) in args:  # X | None
-        hint = next(a for a in args if a is not type(None))
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is tuple:  # seeds
-        items = [value] if isinstance(value, int) else value
-        if not isinstance(items, (list, tuple)):
-            raise ConfigError(f"{name} must be a list of integers, got {value!r}")
-        return tuple(_coerce(name, item, args[0]) for item in items)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{name} must be a mapping, got {value!r}")
-        return dict(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name} must be true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{name} must be an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, str):  # YAML 1.1 reads 2e-5 (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name} must be a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if isinstance(value, os.PathLike):
-            value = os.fspath(value)
-        if not isinstance(value, str):
-            raise ConfigError(f"{name} must be a string, got {value!r}")
-        return value
-    return value

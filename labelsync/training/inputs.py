@@ -10,11 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LabelsyncError
+from ..errors import ConfigError, LabelsyncError
 from .arguments import TrainConfig
 
 __all__ = [
+    "load_raw_data",
     "load_training_data",
+    "prepare_data",
     "known_classes",
     "known_class_split",
     "resolve_descriptions",
@@ -27,31 +29,45 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+def load_raw_data(config: TrainConfig) -> Any:
+    """``config.dataset`` as ``load_dataset`` reads it (features per ``text_only``)."""
+    from ..data import load_dataset
+
+    if config.text_only and (config.video_feats or config.audio_feats):
+        raise ConfigError("text_only ignores every feature file: drop video_feats/audio_feats")
+    return load_dataset(
+        config.dataset,
+        config.data_dir,
+        video_feats=config.video_feats,
+        audio_feats=config.audio_feats,
+        features=None if config.text_only else "auto",
+        allow_pickle=config.allow_pickle,
+        labels=config.labels,
+        max_lengths={
+            "text": config.model.max_text_len,
+            "video": config.model.max_video_len,
+            "audio": config.model.max_audio_len,
+        },
+    )
+
+
 def load_training_data(
     config: TrainConfig, dataset: Any = None, *, open_set: bool = False
 ) -> tuple[Any, dict[str, int]]:
-    """Load ``config.dataset`` (or use ``dataset``), apply ``known_ratio`` and ``oos_mode``.
+    """Load ``config.dataset`` (or use ``dataset``, as loaded) and ``prepare_data`` it."""
+    return prepare_data(config, load_raw_data(config) if dataset is None else dataset, open_set)
+
+
+def prepare_data(
+    config: TrainConfig, dataset: Any, open_set: bool = False
+) -> tuple[Any, dict[str, int]]:
+    """Apply ``known_ratio`` and ``oos_mode`` to a loaded dataset (the caller's is unchanged).
 
     Returns the dataset and the out-of-scope rows dropped per split. ``open_set=True`` (the
     out-of-scope evaluation) keeps the out-of-scope rows of dev/test whatever ``oos_mode`` is.
     """
     from datasets import DatasetDict
 
-    if dataset is None:
-        from ..data import load_dataset
-
-        dataset = load_dataset(
-            config.dataset,
-            config.data_dir,
-            features=None if config.text_only else "auto",
-            allow_pickle=config.allow_pickle,
-            labels=config.labels,
-            max_lengths={
-                "text": config.max_text_len,
-                "video": config.max_video_len,
-                "audio": config.max_audio_len,
-            },
-        )
     if config.known_ratio < 1.0:
         dataset = known_class_split(dataset, config.known_ratio, config.seeds[0])
     dropped, splits = {}, {}
@@ -71,8 +87,12 @@ def load_training_data(
             f"{dataset.name}: oos_mode=class needs out-of-scope rows, and this dataset has none"
         )
     if config.text_only or not dataset.feature_stores:
-        if config.use_ame:
-            log.info("%s: text only (no video/audio): A-ME is skipped", dataset.name)
+        if config.model.fusion != "none":
+            log.info(
+                "%s: text only (no video/audio): the %s fusion is skipped",
+                dataset.name,
+                config.model.fusion,
+            )
     return dataset, dropped
 
 
@@ -170,19 +190,20 @@ def build_model(
     feature_dims: dict[str, int],
     matrix: Any,
     mask: Any,
+    max_lengths: Any = None,
 ) -> Any:
-    """A fresh ``AMessModel`` with the description matrix set (seed the RNGs first)."""
+    """A fresh ``IntentModel`` with the description matrix set (seed the RNGs first)."""
     from transformers.utils import logging as hf_logging
 
-    from ..model import AMessModel
+    from ..model.modeling import IntentModel
 
     model_config = config.model_config(
-        label_names, feature_dims, int(matrix.shape[-1]), int(matrix.shape[1])
+        label_names, feature_dims, int(matrix.shape[-1]), int(matrix.shape[1]), max_lengths
     )
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # no "Loading weights" bar per seed
     try:
-        model = AMessModel(model_config)
+        model = IntentModel(model_config)
     finally:
         if bars:
             hf_logging.enable_progress_bar()

@@ -20,10 +20,7 @@ config over its finished seeds. ``jobs > 1`` runs that many runs at once, each i
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
-import json
 import logging
 import os
 import re
@@ -36,20 +33,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write_json, atomic_write_text
+from .._io import atomic_write_text
 from ..errors import LabelsyncError
 from .arguments import ConfigError, TrainConfig
-from .metrics import METRIC_NAMES
-from .runs import CONFIG_FILE, RunDir, summarize_seeds
+from .runs import CONFIG_FILE, RunDir
+from .sweep_summary import describe_overrides, sweep_summary, write_summary
 
 __all__ = ["Sweep", "SweepRun", "SweepError"]
 
 log = logging.getLogger(__name__)
 
-SUMMARY_METRICS = ("accuracy", "macro_f1", "weighted_f1")
 # options that change how a run is shown or fed, not what it learns
-_NOT_COMPARED = {"progress", "num_workers", "data_dir"}
-_PATH_OPTIONS = ("data_dir", "descriptions")
+_NOT_COMPARED = {"progress", "num_workers", "data_dir", "video_feats", "audio_feats"}
+_PATH_OPTIONS = ("data_dir", "descriptions", "video_feats", "audio_feats")
 _TOP_KEYS = {"out", "seeds", "base", "configs", "grid"}
 
 
@@ -159,8 +155,9 @@ class Sweep:
         for name, overrides in self.variants:
             for seed in self.seeds:
                 options = {**self.base, **overrides, "seeds": [seed], "progress": False}
+                preset = options.pop("preset", None)  # a config may name a preset of its own
                 try:
-                    config = TrainConfig.from_dict(options)
+                    config = TrainConfig.resolve(None, preset=preset, **options)
                 except ConfigError as exc:
                     raise SweepError(f"config {name!r}: {exc}") from None
                 folder = self.out / "runs" / f"{name}-seed{seed}"
@@ -196,7 +193,7 @@ class Sweep:
             log.info("%s: resuming", run.key)
             trainer = Trainer.resume(run.folder, data_dir=run.config.data_dir)  # data may move
         else:
-            log.info("%s: training %s", run.key, _describe(run.overrides))
+            log.info("%s: training %s", run.key, describe_overrides(run.overrides))
             trainer = Trainer(run.config, run.folder)
         trainer.train()
         return "resumed" if state == "partial" else "trained"
@@ -318,77 +315,11 @@ class Sweep:
 
     def summary(self) -> dict[str, Any]:
         """Per config: overrides, finished seeds, mean ± std of every dev/test metric."""
-        rows = []
-        by_config: dict[str, list[SweepRun]] = {}
-        for run in self.runs():
-            by_config.setdefault(run.config_name, []).append(run)
-        for name, overrides in self.variants:
-            per_seed = {}
-            for run in by_config[name]:
-                metrics = RunDir(run.folder).metrics_path(run.seed)
-                if metrics.is_file():
-                    per_seed[run.seed] = json.loads(metrics.read_text(encoding="utf-8"))
-            row: dict[str, Any] = {"config": name, "overrides": overrides}
-            row["seeds_done"] = sorted(per_seed)
-            row["seeds_total"] = len(self.seeds)
-            if per_seed:
-                row |= {k: v for k, v in summarize_seeds(per_seed).items() if k != "seeds"}
-            rows.append(row)
-        return {"out": str(self.out), "seeds": list(self.seeds), "configs": rows}
+        return sweep_summary(self)
 
     def write_summary(self) -> dict[str, Any]:
         """``summary.json``, ``summary.csv`` and ``summary.md`` in ``OUT``."""
-        summary = self.summary()
-        atomic_write_json(self.out / "summary.json", summary)
-        atomic_write_text(self.out / "summary.csv", summary_csv(summary))
-        atomic_write_text(self.out / "summary.md", summary_markdown(summary))
-        return summary
-
-
-def summary_markdown(summary: dict[str, Any], metrics: Sequence[str] = SUMMARY_METRICS) -> str:
-    """One row per config: test metrics (and dev macro F1) as mean ± std in percent."""
-    header = ["config", "seeds", *(f"test {m}" for m in metrics), "dev macro_f1"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in summary["configs"]:
-        cells = [row["config"], f"{len(row['seeds_done'])}/{row['seeds_total']}"]
-        for split, name in [*(("test", m) for m in metrics), ("dev", "macro_f1")]:
-            value = row.get(split, {}).get(name)
-            cells.append("-" if value is None else _pct(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    seeds = ", ".join(map(str, summary["seeds"]))
-    return f"Seeds: {seeds} (mean ± sample std, %)\n\n" + "\n".join(lines) + "\n"
-
-
-def summary_csv(summary: dict[str, Any]) -> str:
-    """The summary as CSV: one row per config, ``<split>_<metric>_{mean,std}`` columns."""
-    columns = ["config", "overrides", "seeds_done", "seeds_total"]
-    columns += [
-        f"{s}_{m}_{stat}" for s in ("dev", "test") for m in METRIC_NAMES for stat in ("mean", "std")
-    ]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in summary["configs"]:
-        record = {
-            "config": row["config"],
-            "overrides": _describe(row["overrides"]),
-            "seeds_done": " ".join(map(str, row["seeds_done"])),
-            "seeds_total": row["seeds_total"],
-        }
-        for split in ("dev", "test"):
-            for name, value in row.get(split, {}).items():
-                record[f"{split}_{name}_mean"] = value["mean"]
-                record[f"{split}_{name}_std"] = value["std"]
-        writer.writerow(record)
-    return buffer.getvalue()
-
-
-def _pct(value: dict[str, float]) -> str:
-    return f"{100 * value['mean']:.2f} ± {100 * value['std']:.2f}"
-
-
-def _describe(overrides: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in overrides.items()) or "(base)"
+        return write_summary(self)
 
 
 def _safe_name(text: str) -> str:
@@ -405,7 +336,9 @@ def _expand(configs: Any, grid: Any) -> list[tuple[str, dict[str, Any]]]:
         name = options.pop("name", None)
         if "seeds" in options or "seed" in options:
             raise SweepError(f"configs[{i}]: seeds belong at the top of the sweep file")
-        named.append((_safe_name(str(name)) if name else _safe_name(_describe(options)), options))
+        named.append(
+            (_safe_name(str(name)) if name else _safe_name(describe_overrides(options)), options)
+        )
     points: list[dict[str, Any]] = [{}]
     if grid:
         if not isinstance(grid, dict):

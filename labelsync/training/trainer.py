@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..errors import LabelsyncError
+from .accelerator import make_accelerator, progress_bars
 from .arguments import TrainConfig
+from .evaluation import run_split
 from .inputs import (
     build_model,
     description_matrix,
@@ -35,7 +36,7 @@ from .inputs import (
 from .metrics import classification_metrics
 from .runs import CURVES_FILE, RunDir, RunError, capture_log
 
-__all__ = ["Trainer", "EpochResult", "TrainingError", "make_accelerator"]
+__all__ = ["Trainer", "EpochResult", "TrainingError"]
 
 log = logging.getLogger(__name__)
 
@@ -58,24 +59,6 @@ class EpochResult:
     dev: dict[str, float]
     improved: bool
     stats: dict[str, float] = field(default_factory=dict)
-
-
-def make_accelerator(config: TrainConfig) -> Any:
-    """The ``Accelerator`` of a run: launcher-given processes, precision, accumulation, compile.
-
-    Under ``accelerate launch`` or ``torchrun`` the process group comes from the environment
-    (gloo on CPU, NCCL on GPUs); a plain ``python`` run is one process.
-    """
-    from accelerate import Accelerator
-    from accelerate.utils import DataLoaderConfiguration
-
-    return Accelerator(
-        cpu=config.cpu,
-        mixed_precision=config.mixed_precision,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
-        dynamo_backend="inductor" if config.compile else None,
-    )
 
 
 class Trainer:
@@ -135,6 +118,8 @@ class Trainer:
         *,
         dataset: str | None = None,
         data_dir: str | None = None,
+        video_feats: str | None = None,
+        audio_feats: str | None = None,
         callbacks: Sequence[Callable[[EpochResult], None]] = (),
     ) -> Trainer:
         """A trainer over an existing run (its config and descriptions; data may be moved)."""
@@ -145,6 +130,7 @@ class Trainer:
         run.require(CONFIG_FILE, DESCRIPTIONS_FILE)
         config = TrainConfig.from_yaml(run.root / CONFIG_FILE)
         changes = {"dataset": dataset, "data_dir": data_dir}
+        changes |= {"video_feats": video_feats, "audio_feats": audio_feats}
         config = config.replace(**{k: v for k, v in changes.items() if v is not None})
         descriptions = Descriptions.from_yaml(run.root / DESCRIPTIONS_FILE)
         trainer = cls(
@@ -183,6 +169,9 @@ class Trainer:
         """Train every seed not finished yet; returns the mean ± std summary."""
         acc, run = self.accelerator, self.run
         if acc.is_main_process and not self.resuming:
+            from ..media.settings import descriptions_of
+
+            record = {} if self.config.text_only else self.dataset.feature_record()
             self.run.start(
                 self.config,
                 self.descriptions,
@@ -190,6 +179,8 @@ class Trainer:
                 source=self.dataset.source,
                 labels=self.label_names,
                 feature_dims=self.feature_dims,
+                features=record,
+                extractors=descriptions_of(record),
                 dropped_oos=self.dropped,
                 num_processes=acc.num_processes,
             )
@@ -231,7 +222,9 @@ class Trainer:
     def build_model(self) -> Any:
         """A fresh ``AMessModel`` for this dataset (call after seeding)."""
         matrix, mask = self.description_matrix()
-        return build_model(self.config, self.label_names, self.feature_dims, matrix, mask)
+        return build_model(
+            self.config, self.label_names, self.feature_dims, matrix, mask, self.dataset.max_lengths
+        )
 
     def loader(self, split: str, tokenizer: Any, *, seed: int | None = None) -> Any:
         """A DataLoader over ``split``: shuffled with a seeded generator when ``seed`` is given."""
@@ -262,7 +255,8 @@ class Trainer:
             state = {key: saved[key] for key in state}
             log.info("seed %d: resumed after epoch %d", seed, state["epoch"])
         started = time.perf_counter()
-        with self._progress() as progress:
+        show = self.config.progress and self.accelerator.is_main_process
+        with progress_bars(show) as progress:
             epochs = progress.add_task(f"seed {seed}", total=cfg.epochs, completed=state["epoch"])
             steps = progress.add_task("steps", total=len(train_loader))
             while state["epoch"] < cfg.epochs and state["bad_epochs"] < cfg.patience:
@@ -354,56 +348,9 @@ class Trainer:
 
     def _score(self, model: Any, loader: Any) -> tuple[dict[str, float], float, int]:
         """Metrics, mean loss and sample count of ``model`` on a prepared loader."""
-        logits, labels, loss = self.predict_logits(model, loader)
-        return classification_metrics(labels, logits.argmax(axis=1)), loss, len(labels)
-
-    def predict_logits(self, model: Any, loader: Any) -> tuple[np.ndarray, np.ndarray, float]:
-        """Logits, gold ids and mean per-sample loss over a prepared loader (all processes)."""
-        acc = self.accelerator
-        model.eval()
-        all_logits, all_labels, all_terms = [], [], []
-        with torch.no_grad():
-            for batch in loader:
-                out = model(batch)
-                # padding duplicates of the last batch are dropped: every sample counts once
-                logits, labels, terms = acc.gather_for_metrics(
-                    (out.logits, batch["label_id"], out.sample_terms)
-                )
-                all_logits.append(logits.float().cpu())
-                all_labels.append(labels.cpu())
-                all_terms.append(terms.double().cpu())
-        # each loss term averaged over the samples that take part in it, as in training
-        terms = torch.cat(all_terms)
-        taking_part = (~terms.isnan()).sum(dim=0)
-        means = terms.nan_to_num(0.0).sum(dim=0) / taking_part.clamp_min(1)
-        loss = float(means.sum())
-        return torch.cat(all_logits).numpy(), torch.cat(all_labels).numpy(), round(loss, 6)
-
-    def collect_outputs(self, model: Any, loader: Any) -> dict[str, np.ndarray]:
-        """Logits, gold ids, ``is_oos``, fused features and description cosines over a loader.
-
-        What the out-of-scope detectors score (``labelsync.ood``); gathered from every process.
-        """
-        acc = self.accelerator
-        model.eval()
-        inner = acc.unwrap_model(model, keep_torch_compile=False)
-        parts: dict[str, list[np.ndarray]] = {}
-        with torch.no_grad():
-            for batch in loader:
-                out = model({k: v for k, v in batch.items() if k not in ("label_id", "is_oos")})
-                values = {
-                    "logits": out.logits.float(),
-                    "label_id": batch["label_id"],
-                    "is_oos": batch["is_oos"],
-                    "features": out.features.float(),
-                }
-                if out.semantic_token is not None and inner.has_descriptions:
-                    values["description_scores"] = inner.description_scores(
-                        out.semantic_token.float()
-                    )
-                for name, value in acc.gather_for_metrics(values).items():
-                    parts.setdefault(name, []).append(value.cpu().numpy())
-        return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+        out = run_split(model, loader, self.accelerator)
+        metrics = classification_metrics(out.label_id, out.logits.argmax(axis=1))
+        return metrics, out.loss, len(out)
 
     def _finish_seed(self, seed, model, tokenizer, state, seconds) -> dict[str, Any]:
         from safetensors.torch import load_file
@@ -448,49 +395,3 @@ class Trainer:
         )
         acc.free_memory()
         return metrics
-
-    def _progress(self) -> Any:
-        """Epoch and step bars on stderr (main process, interactive terminals only)."""
-        from rich import progress as bars
-        from rich.console import Console
-
-        console = Console(stderr=True)
-        show = self.config.progress and self.accelerator.is_main_process and console.is_terminal
-        columns = [
-            bars.TextColumn("{task.description}"),
-            bars.BarColumn(),
-            bars.MofNCompleteColumn(),
-            bars.TimeElapsedColumn(),
-            bars.TimeRemainingColumn(),
-        ]
-        return bars.Progress(*columns, console=console, transient=True, disable=not show)
-
-    # --- evaluation of a finished run -------------------------------------------------------
-
-    def evaluate(self, split: str = "test", seed: int | None = None) -> dict[str, Any]:
-        """Metrics, per-class rows and confusion matrix of a run's best checkpoint on ``split``."""
-        from transformers import AutoTokenizer
-
-        from ..model import AMessModel
-        from ..model.modeling import ENCODER_DIR
-        from .metrics import confusion, per_class_metrics
-
-        seed = self.run.best_seed() if seed is None else seed
-        folder = self.run.model_dir(seed)
-        model = AMessModel.from_pretrained(folder)
-        self.run.check_labels(model.config.label_names, f"checkpoint {folder}")
-        tokenizer = AutoTokenizer.from_pretrained(str(folder / ENCODER_DIR))
-        prepared, loader = self.accelerator.prepare(model, self.loader(split, tokenizer))
-        logits, labels, loss = self.predict_logits(prepared, loader)
-        self.accelerator.free_memory()
-        predictions = logits.argmax(axis=1)
-        return {
-            "split": split,
-            "seed": seed,
-            "checkpoint": str(folder),
-            "samples": len(labels),
-            "loss": loss,
-            "metrics": classification_metrics(labels, predictions),
-            "per_class": per_class_metrics(labels, predictions, self.label_names),
-            "confusion": confusion(labels, predictions, len(self.label_names)).tolist(),
-        }
