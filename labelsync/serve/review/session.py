@@ -41,7 +41,7 @@ class ReviewOptions:
 
     descriptions: Path
     store: Path | None = None  # scoring settings, embedder, examples and threshold come from it
-    data: Path | None = None  # dev CSV/TSV with text,label
+    data: Path | None = None  # dev CSV/TSV/JSONL with text,label
     embedder: str | None = None  # without a store (default: the store default, MiniLM)
     backend: str = "llamacpp"  # for "regenerate"
     model: str | None = None
@@ -257,12 +257,12 @@ class ReviewSession:
 
     # -- dev data -----------------------------------------------------------------------------
     def _read_dev(self, path: Path) -> DevSet:
-        from ...store.examples import is_oos_label, read_pairs
+        from ...data import read_labelled_texts
 
-        rows = read_pairs(path)
-        keep = [(text, label) for text, label in rows if not is_oos_label(label)]
-        texts = [text for text, _ in keep]
-        labels = [label for _, label in keep]
+        rows = read_labelled_texts(path)
+        keep = [row for row in rows if not row.is_oos]
+        texts = [row.text for row in keep]
+        labels = [row.label for row in keep]
         return DevSet(texts, labels, self.embedder.encode(texts), len(rows) - len(keep))
 
 
