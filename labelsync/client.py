@@ -108,8 +108,9 @@ class Client:
         top_k: int = 3,
         upload: bool = True,
     ) -> list[Prediction]:
-        """``/v1/predict`` on a served run. ``video``/``audio``: one feature file per text,
-        uploaded (default) or, with ``upload=False``, paths inside the server's media folder."""
+        """``/v1/predict`` on a served run. ``video``/``audio``: one feature file or raw clip
+        per text, uploaded (default) or, with ``upload=False``, paths inside the server's media
+        folder."""
         texts = [texts] if isinstance(texts, str) else list(texts)
         media = {name: list(v) for name, v in (("video", video), ("audio", audio)) if v}
         if not upload or not media:

@@ -19,7 +19,7 @@ from labelsync import Client
 from labelsync.predict import Predictor
 from labelsync.serve.app import create_app
 from labelsync.serve.config import ServeConfig
-from labelsync.serve.media import MediaError, load_uploads
+from labelsync.serve.media_inputs import MediaInputError, uploaded
 from labelsync.training import TrainConfig, Trainer
 
 TEXTS = ["i am so sorry about that", "thank you so much for the help"]
@@ -78,7 +78,9 @@ def test_predict_with_feature_paths_and_uploads(av_run, media, tmp_path, monkeyp
 BAD_MEDIA = [
     ({"video": ["../v0.npy", "v1.npy"]}, "video[0]: '../v0.npy' is outside the media folder"),
     ({"video": ["v0.npy", "nope.npy"]}, "video[1]: 'nope.npy' not found in the media folder"),
-    ({"video": ["v0.npy", "clip.mp4"]}, "video[1]: raw video clips are not supported yet"),
+    ({"video": ["v0.npy", "notes.txt"]}, "video[1]: unsupported video file 'notes.txt'"),
+    # a clip for a run trained on features that did not come from `labelsync features extract`
+    ({"video": ["clip.mp4", "clip.mp4"]}, "a raw clip, but this run's video features came from"),
     ({"video": ["v0.npy"], "audio": ["a0.npz"]}, "video: 1 files for 2 texts (one per text)"),
     ({"video": ["v0.npy", "v1.npy"]}, "this model fuses audio+video; got video"),
     ({"video": ["bad.safetensors", "v1.npy"], "audio": ["a0.npz", "a1.npz"]}, "5-d"),
@@ -92,11 +94,13 @@ def test_bad_media_gets_a_one_line_422_without_failing_other_requests(av_run, me
             answer = http.post("/v1/predict", json={"texts": TEXTS, **extra})
             assert answer.status_code == 422, extra
             detail = answer.json()["detail"]
-            assert message in detail and "\n" not in detail and "/tmp" not in detail
+            assert message in detail and "\n" not in detail
+            assert "/tmp" not in detail and str(media) not in detail  # no server paths
 
         files = [("video", ("clip.mp4", b"\x00" * 10, "video/mp4"))]
         raw = http.post("/v1/predict", data={"texts": ["hi"]}, files=files)
-        assert raw.status_code == 422 and "raw video clips are not supported yet" in raw.text
+        assert raw.status_code == 422 and "a raw clip, but this run's video" in raw.text
+        assert "upload 'clip.mp4'" in raw.text and "/tmp" not in raw.text
 
         # a bad request batched with a good one fails alone
         release = server.block_batches(app)
@@ -127,6 +131,48 @@ def test_an_upload_over_the_cap_is_refused_and_leaves_nothing_behind(tmp_path, m
             return chunk
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    with pytest.raises(MediaError, match=r"video\[0\]: file over the 1000 byte upload limit"):
-        asyncio.run(load_uploads({"video": [Upload(b"\x00" * 5000)]}, 1000))
+
+    async def read_all() -> None:
+        async with uploaded({"video": [Upload(b"\x00" * 5000)]}, 1000):
+            pass
+
+    with pytest.raises(MediaInputError, match=r"video\[0\]: file over the 1000 byte upload limit"):
+        asyncio.run(read_all())
     assert list(tmp_path.iterdir()) == []
+
+
+class RecordingClips:
+    """Stands in for the run's clip extractors (labelsync.media's own tests cover those): records
+    which clip files it was given, and whether they were still on disk then."""
+
+    def __init__(self):
+        self.seen: list[tuple[str, bool]] = []
+
+    def convert(self, video, audio):
+        def features(item, dim):
+            if isinstance(item, Path):
+                self.seen.append((item.name, item.is_file()))
+                return np.full((4, dim), 0.5, dtype=np.float32)
+            return item
+
+        return [features(v, 8) for v in video], [features(a, 6) for a in audio]
+
+
+def test_clips_are_featurized_before_batching_while_their_upload_exists(av_run, media):
+    app = create_app(ServeConfig(path=str(av_run), media_dir=str(media)))
+    clips = RecordingClips()
+    app.state.labelsync.served.model.clips = clips
+    clip_features = np.full((4, 8), 0.5, dtype=np.float32)
+    audio = np.load(media / "a0.npz")["feats"]
+    expected = Predictor.from_run(av_run).predict(["hi"], video=[clip_features], audio=[audio])
+    with ServerThread(app) as server, httpx2.Client(base_url=server.url) as http:
+        files = [
+            ("video", ("talk.mp4", b"not decoded here", "video/mp4")),
+            ("audio", ("a0.npz", (media / "a0.npz").read_bytes(), "application/octet-stream")),
+        ]
+        answer = http.post("/v1/predict", data={"texts": ["hi"]}, files=files)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["predictions"] == [p.to_dict() for p in expected]
+        json_body = {"texts": ["hi"], "video": ["clip.mp4"], "audio": ["a0.npz"]}
+        assert http.post("/v1/predict", json=json_body).json() == answer.json()
+    assert clips.seen == [("video-0.mp4", True), ("clip.mp4", True)]

@@ -60,7 +60,7 @@ def serve_command(
         None, help="Require 'Authorization: Bearer KEY', KEY read from this env variable."
     ),
     media_dir: Path = typer.Option(
-        None, help="Allow server-side feature paths inside this folder (/v1/predict)."
+        None, help="Allow server-side feature/clip paths inside this folder (/v1/predict)."
     ),
     device: str = typer.Option(None, help="cpu or cuda (default: the library's choice)."),
     threads: int = typer.Option(

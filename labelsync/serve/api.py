@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +17,7 @@ from starlette.datastructures import UploadFile
 from ..errors import LabelsyncError
 from .batching import MicroBatcher
 from .config import ServeConfig
-from .media import MODALITIES, MediaError, load_path, load_uploads
+from .media_inputs import MODALITIES, MediaInputError, MediaInputs, load_path, uploaded
 from .metrics import Metrics
 from .schemas import (
     BadInput,
@@ -79,8 +81,12 @@ PREDICT_BODY = {
 }
 
 
-async def _predict_inputs(request: Request, config: ServeConfig) -> tuple[list[str], int, dict]:
-    """Texts, top_k and ``{modality: [arrays]}`` from a JSON or a multipart request."""
+@asynccontextmanager
+async def _predict_inputs(
+    request: Request, config: ServeConfig
+) -> AsyncIterator[tuple[list[str], int, MediaInputs]]:
+    """Texts, top_k and the video/audio inputs of a JSON or a multipart request (uploads stay
+    on disk, in a private folder, until the block ends)."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form(
@@ -102,10 +108,11 @@ async def _predict_inputs(request: Request, config: ServeConfig) -> tuple[list[s
                 if files:
                     uploads[modality] = files
             check_texts(texts, config)
-            arrays = await load_uploads(uploads, config.max_upload_bytes)
+            async with uploaded(uploads, config.max_upload_bytes) as media:
+                yield texts, top_k, media
         finally:
             await form.close()
-        return texts, top_k, arrays
+        return
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > config.max_body_bytes:  # refused before reading
         raise HTTPException(413, f"request body over the {config.max_body_bytes} byte limit")
@@ -117,15 +124,18 @@ async def _predict_inputs(request: Request, config: ServeConfig) -> tuple[list[s
     except ValidationError as exc:
         raise BadInput(one_line(exc.errors())) from None
     check_texts(body.texts, config)
+    media = MediaInputs()
     paths = {m: getattr(body, m) for m in MODALITIES if getattr(body, m) is not None}
 
-    def load() -> dict[str, list[Any]]:
-        return {
-            m: [load_path(m, p, config.media_dir, f"{m}[{i}]") for i, p in enumerate(values)]
-            for m, values in paths.items()
-        }
+    def load() -> None:
+        for modality, values in paths.items():
+            media.items[modality] = [
+                load_path(modality, value, config.media_dir, f"{modality}[{i}]", media)
+                for i, value in enumerate(values)
+            ]
 
-    return body.texts, body.top_k, await run_in_threadpool(load)
+    await run_in_threadpool(load)
+    yield body.texts, body.top_k, media
 
 
 def api_router(kind: str | None, config: ServeConfig) -> APIRouter:
@@ -196,14 +206,23 @@ def api_router(kind: str | None, config: ServeConfig) -> APIRouter:
             max_body_size=config.max_upload_bytes,  # uploads; JSON is checked on its own
         )
         async def predict(request: Request) -> JSONResponse:
-            """Label, probability, top-k (and OOS flag) per text, with optional video/audio
-            features: JSON with server-side paths, or multipart/form-data with the files."""
-            state, _, batcher = _served(request)
+            """Label, probability, top-k (and OOS flag) per text, with optional video/audio:
+            feature files or raw clips, as JSON paths inside the server's media folder or
+            uploaded as multipart/form-data; clips are featurized as the run's training
+            features were."""
+            state, served, batcher = _served(request)
             try:
-                texts, top_k, arrays = await _predict_inputs(request, state.config)
-            except MediaError as exc:
+                async with _predict_inputs(request, state.config) as (texts, top_k, media):
+                    check_top_k(top_k, state.config)
+                    video, audio = media.items.get("video"), media.items.get("audio")
+                    if media.has_clips:
+                        try:
+                            video, audio = await run_in_threadpool(served.featurize, video, audio)
+                        except LabelsyncError as exc:
+                            raise BadInput(media.scrub(str(exc).splitlines()[0])) from None
+            except MediaInputError as exc:
                 raise BadInput(str(exc)) from None
-            check_top_k(top_k, state.config)
+            arrays = {name: v for name, v in (("video", video), ("audio", audio)) if v is not None}
             for modality, values in arrays.items():
                 if len(values) != len(texts):
                     raise BadInput(

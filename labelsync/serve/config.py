@@ -35,7 +35,7 @@ class ServeConfig:
         max_body_bytes: the largest JSON body; a bigger one is refused before it is read.
         max_upload_bytes: the largest multipart body (``/v1/predict`` feature files).
         api_key_env: name of the environment variable holding the API key (None: no key).
-        media_dir: server-side feature paths are allowed under this folder only (None: none).
+        media_dir: server-side feature or clip paths are read under this folder only (None: off).
         device: ``cpu``, ``cuda`` or None (the library's default).
         threads: CPU threads for torch and FAISS (None: their default, one per core). On a
             busy machine 1 is often fastest: oversubscribed OpenMP threads stall each other.

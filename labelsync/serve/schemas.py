@@ -34,7 +34,7 @@ class ClassifyRequest(BaseModel):
 
 
 class PredictRequest(BaseModel):
-    """Texts (and feature files on the server) for a trained run.
+    """Texts (and feature files or clips on the server) for a trained run.
 
     ``video``/``audio``: one path per text, relative to the server's ``--media-dir``. To send the
     files themselves, post ``multipart/form-data`` with fields ``texts`` (repeated), ``top_k`` and
@@ -42,8 +42,8 @@ class PredictRequest(BaseModel):
     """
 
     texts: list[str] = Field(..., description="One or more non-empty texts.")
-    video: list[str] | None = Field(None, description="Video feature files, one per text.")
-    audio: list[str] | None = Field(None, description="Audio feature files, one per text.")
+    video: list[str] | None = Field(None, description="Video features or clips, one per text.")
+    audio: list[str] | None = Field(None, description="Audio features or clips, one per text.")
     top_k: int = Field(3, description="Labels returned per text, best first.")
 
 

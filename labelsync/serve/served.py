@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,9 +213,13 @@ class ServedStore(_Served):
 
 
 class ServedRun(_Served):
-    """A trained run: ``/v1/predict`` (text, video and audio features)."""
+    """A trained run: ``/v1/predict`` (text, video and audio features or clips)."""
 
     kind = "run"
+
+    def __init__(self, path: str | os.PathLike, **options: Any):
+        self._featurizing = threading.Lock()
+        super().__init__(path, **options)
 
     def _load(self) -> tuple[Any, str]:
         from ..predict import Predictor
@@ -250,6 +255,16 @@ class ServedRun(_Served):
             }
             for name in self.label_names()
         ]
+
+    def featurize(self, video: list[Any] | None, audio: list[Any] | None) -> tuple[Any, Any]:
+        """``(video, audio)`` with each raw clip replaced by its features, made as the run's
+        training features were (one request at a time: extractors are not thread-safe)."""
+        from ..media.clips import ClipInputs
+
+        with self._featurizing:
+            predictor = self.model
+            clips = predictor.clips or ClipInputs({}, {}, predictor.config.modalities)
+            return clips.convert(video, audio)
 
     @property
     def modalities(self) -> tuple[str, ...]:
