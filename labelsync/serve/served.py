@@ -121,7 +121,17 @@ class _Served:
         self.options = options
         self._generation = _Generation()
         self._seen = self._generation.current()
-        self.model, self.version = self._load_checked()
+        self._loaded = self._load_checked()  # (model, version), swapped as one reference
+
+    @property
+    def model(self) -> Any:
+        """The loaded store or predictor (the current version)."""
+        return self._loaded[0]
+
+    @property
+    def version(self) -> str:
+        """sha256 of the folder's record file (``meta.json`` / ``run.json``) when it was read."""
+        return self._loaded[1]
 
     def _load(self) -> tuple[Any, str]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -138,7 +148,7 @@ class _Served:
     def reload(self) -> dict[str, Any]:
         """Load the folder again and swap it in (on the batch thread); the old one stays on
         failure. Other worker processes follow before their next batch."""
-        self.model, self.version = self._load_checked()
+        self._loaded = self._load_checked()
         self._seen = self._generation.bump() or self._seen
         logger.info("reloaded %s (%d labels)", self.path, len(self.label_names()))
         return self.info()
@@ -147,7 +157,7 @@ class _Served:
         """Reload when another worker process reloaded since we last looked."""
         current = self._generation.current()
         if current != self._seen:
-            self.model, self.version = self._load_checked()
+            self._loaded = self._load_checked()
             self._seen = current
 
     def label_names(self) -> list[str]:  # pragma: no cover - abstract
