@@ -153,7 +153,7 @@ def api_router(kind: str | None, config: ServeConfig) -> APIRouter:
 
     @router.get("/metrics", tags=["server"])
     async def metrics(request: Request) -> Response:
-        """Prometheus text format: requests, latency, batch sizes, queue depth."""
+        """Prometheus text: requests, latency, batch sizes, forward-pass time, pending inputs."""
         data, content_type = state_of(request).metrics.render()
         return Response(data, media_type=content_type)
 
