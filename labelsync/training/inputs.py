@@ -82,13 +82,15 @@ def prepare_data(
         raise LabelsyncError(
             f"{dataset.name}: oos_mode=class needs out-of-scope rows, and this dataset has none"
         )
-    if config.text_only or not dataset.feature_stores:
-        if config.model.fusion != "none":
-            log.info(
-                "%s: text only (no video/audio): the %s fusion is skipped",
-                dataset.name,
-                config.model.fusion,
-            )
+    if config.model.fusion != "none" and (config.text_only or not dataset.feature_stores):
+        # asked for (text_only): a note; a fusion preset on data without features: a warning
+        log.log(
+            logging.INFO if config.text_only else logging.WARNING,
+            "%s: %s: the %s fusion falls back to text only (the text encoder alone)",
+            dataset.name,
+            "text_only is set" if config.text_only else "no video/audio features",
+            config.model.fusion,
+        )
     return dataset, dropped
 
 
