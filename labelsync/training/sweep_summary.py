@@ -49,7 +49,7 @@ def sweep_summary(sweep: Any, published: list[Any] | None = None) -> dict[str, A
         row["dataset"], row["protocol"] = config.dataset, protocol_of(config)
         row["encoder"] = config.encoder
         row["fusion"] = config.model.fusion
-        row["features"] = describe_features(features)
+        row["features"] = describe_features(features, config.model.fusion)
         row["seeds_done"] = sorted(per_seed)
         row["seeds_total"] = len(sweep.seeds)
         if per_seed:
@@ -62,12 +62,15 @@ def sweep_summary(sweep: Any, published: list[Any] | None = None) -> dict[str, A
     return {"out": str(sweep.out), "seeds": list(sweep.seeds), "configs": rows}
 
 
-def describe_features(feature_dims: dict[str, int] | None) -> str:
-    """``video 256-d + audio 768-d``, ``text only``, or ``-`` before a run has finished."""
+def describe_features(feature_dims: dict[str, int] | None, fusion: str = "a-me") -> str:
+    """What a run fed the model: ``video 256-d + audio 768-d``, ``text only`` (naming the
+    features a ``none`` fusion left unused), or ``-`` before a run has finished."""
     if feature_dims is None:
         return "-"
-    parts = [f"{name} {dim}-d" for name, dim in feature_dims.items()]
-    return " + ".join(parts) if parts else "text only"
+    found = " + ".join(f"{name} {dim}-d" for name, dim in feature_dims.items())
+    if not found:
+        return "text only"
+    return f"text only ({found} unused)" if fusion == "none" else found
 
 
 def write_summary(sweep: Any) -> dict[str, Any]:
