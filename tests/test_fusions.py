@@ -23,6 +23,7 @@ TINY = dict(
     mult_heads=2,
     mult_layers=2,
     tg_num_heads=2,
+    tg_layers=2,  # the stacking is exercised
     desc_dim=8,
     max_descriptions=2,
 )

@@ -149,7 +149,7 @@ def test_baseline_presets_build_their_fusion_and_nothing_else(tmp_path, preset, 
         assert set(model.fusion.memory) == {"text", "video", "audio"}
         assert len(model.fusion.crossmodal["audio_to_text"].layers) == 8
     if preset == "mvcn":
-        assert len(model.fusion.units) == 2 and set(model.fusion.units[0].cross) == {
+        assert len(model.fusion.units) == 1 and set(model.fusion.units[0].cross) == {
             "video",
             "audio",
         }

@@ -63,8 +63,8 @@ class ModelConfig:
             target step, the CTC-style aligner of MAG-BERT/MulT) or ``"pool"`` (masked adaptive
             average pooling).
             ``align_method`` also aligns the frames to the tokens for MAG.
-        mag_layer: where the MAG gate sits: 0 = on the embeddings (MAG-BERT's best position and
-            MIntRec's), i = after encoder layer i.
+        mag_layer: where the MAG gate sits: 0 = on the embeddings (where MIntRec's MAG-BERT
+            applies it), i = after encoder layer i.
         mag_beta / mag_dropout / mag_layernorm: the gate's beta (shift bound), the dropout after
             it, and whether ``Z + a H`` is layer-normalised (Rahman et al.; off: ``Z +
             Dropout(a H)``, the identity when the shift is zero).
@@ -73,7 +73,7 @@ class ModelConfig:
         mult_attn_dropout / mult_embed_dropout / mult_out_dropout / mult_text_dropout: MulT's
             attention dropout (streams into video/audio), embedding, output-block and text-input
             dropouts (MIntRec names: attn_dropout_v/_a, embed_, output_, text_dropout).
-        tg_layers / tg_num_heads: text-guided units stacked (N) and their attention heads.
+        tg_layers / tg_num_heads: text-guided units stacked (N; 1 by default) and their heads.
         scc_temperature: ``sqrt(t)`` of the MVCN congruity constraint (seed 001, eq. 4), the
             ``scc`` loss term.
         use_ss: semantic synchronisation (T_f and the triplet loss); False = "w/o SS".
@@ -117,7 +117,7 @@ class ModelConfig:
     mult_embed_dropout: float = 0.1
     mult_out_dropout: float = 0.2
     mult_text_dropout: float = 0.4
-    tg_layers: int = 2
+    tg_layers: int = 1
     tg_num_heads: int = 8
     scc_temperature: float = 0.1
     use_ss: bool = True

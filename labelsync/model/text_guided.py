@@ -14,7 +14,8 @@ Choices the slides leave open (stated once):
 - Blocks are post-norm (``LayerNorm(x + Dropout(f(x)))``), as the encoder the units continue.
 - The slides' Fig. 4 shows a sparse attention in the fusion; its form is not given, so the
   attention is the ordinary softmax one. N (``tg_layers``) and the heads (``tg_num_heads``) are
-  not given either (defaults 2 and 8).
+  not given either (defaults 1 and 8: one unit keeps a training step within 2x of the text
+  encoder's on CPU with MIntRec-sized features, two cost 2.1-2.4x; ``benchmarks/methods.py``).
 The Sentiment-based Congruity Constraint (eqs. 3-5) that MVCN trains with is the ``scc`` loss
 term (``congruity.py``), switched on by the ``mvcn`` preset.
 """
@@ -67,7 +68,7 @@ class TextGuidedFusion(nn.Module):
         dim: int,
         modality_dims: dict[str, int],
         *,
-        layers: int = 2,
+        layers: int = 1,
         num_heads: int = 8,
         dropout: float = 0.1,
     ):
