@@ -192,3 +192,21 @@ def test_fusion_presets_fall_back_to_text_only_in_one_line(capsys, tmp_path, pre
 
 
 FUSION_OF = {"mag-bert": "mag", "mult": "mult", "mvcn": "text-guided"}
+
+
+def test_the_fallback_line_warns_only_where_features_were_expected(caplog):
+    from types import SimpleNamespace
+
+    from labelsync.training.inputs import announce_text_only
+
+    def level(dataset: str, **options) -> list[str]:
+        caplog.clear()
+        config = TrainConfig.resolve(None, preset="mag-bert", dataset=dataset, **options)
+        with caplog.at_level("INFO", logger="labelsync.training.inputs"):
+            announce_text_only(config, SimpleNamespace(name=dataset, feature_stores={}))
+        return [r.levelname for r in caplog.records if "falls back" in r.getMessage()]
+
+    assert level("mintrec") == ["WARNING"]  # released with features: they are missing
+    assert level("mintrec", text_only=True) == ["INFO"]  # asked for
+    assert level("clinc150") == ["INFO"]  # a text dataset
+    assert level("mintrec", fusion="none") == []  # nothing falls back
