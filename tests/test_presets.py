@@ -6,11 +6,20 @@ import dataclasses
 
 import pytest
 import torch
-from test_training_helpers import av_mintrec, run_cli, single_thread, text_mintrec, tiny_options  # noqa: F401
+from test_training_helpers import (  # noqa: F401
+    av_mintrec,
+    run_cli,
+    single_thread,
+    text_mintrec,
+    tiny_encoder,
+    tiny_options,
+)
 
+from labelsync.model import IntentModel
 from labelsync.training import TrainConfig, Trainer
 from labelsync.training.arguments import ConfigError, available_presets
 from labelsync.training.presets import preset_layers
+from labelsync.training.runs import RunDir
 
 
 def _modules(model) -> set[str]:
@@ -35,7 +44,9 @@ def _tokenizer(path: str):
 
 
 def test_the_default_configuration_is_the_a_mess_preset():
-    assert {"a-mess", "a-mess+lemer", "text"} <= set(available_presets())
+    assert {"a-mess", "a-mess+lemer", "text", "mag-bert", "mult", "mvcn"} <= set(
+        available_presets()
+    )
     plain = TrainConfig(dataset="mintrec")
     resolved = TrainConfig.resolve(None, dataset="mintrec")
     assert resolved == plain and resolved.preset == "a-mess"
@@ -113,3 +124,89 @@ def test_training_on_mpnet_works_offline(capsys, tmp_path):
     saved = TrainConfig.from_yaml(tmp_path / "run" / "config.yaml")
     assert saved.encoder == "all-mpnet-base-v2" and saved.preset == "a-mess"
     assert dataclasses.asdict(saved.model)["fusion"] == "a-me"
+
+
+@pytest.mark.parametrize(
+    ("preset", "fusion", "parts"),
+    [("mag-bert", "AdaptationGate", {"ce"}), ("mult", "MultimodalTransformer", {"ce"})]
+    + [("mvcn", "TextGuidedFusion", {"ce", "scc"})],
+)
+def test_baseline_presets_build_their_fusion_and_nothing_else(tmp_path, preset, fusion, parts):
+    config, model, out = _build(tmp_path, preset)
+    assert _modules(model) == {"encoder", "fusion", "classifier"}  # no T_f head, no LE-MER
+    assert type(model.fusion).__name__ == fusion and set(out.loss_parts) == parts
+    assert model.classifier[-1].in_features == model.hidden_size  # pool(E_f) alone
+    assert not model.config.use_ss and not model.config.use_label_attention
+    if preset == "mag-bert":  # on the embeddings, MIntRec's beta, a learned alignment
+        assert model.fusion_spec.stage == "layer" and config.model.mag_layer == 0
+        assert (config.model.mag_beta, config.model.mag_dropout) == (0.005, 0.5)
+        assert set(model.fusion.gate) == {"video", "audio"} and model.fusion.align is not None
+        assert "mag_alpha" in out.aux
+    if preset == "mult":  # every ordered modality pair, a memory transformer per modality
+        names = ("text", "video", "audio")
+        pairs = {f"{s}_to_{t}" for t in names for s in names if s != t}
+        assert set(model.fusion.crossmodal) == pairs
+        assert set(model.fusion.memory) == {"text", "video", "audio"}
+        assert len(model.fusion.crossmodal["audio_to_text"].layers) == 8
+    if preset == "mvcn":
+        assert len(model.fusion.units) == 1 and set(model.fusion.units[0].cross) == {
+            "video",
+            "audio",
+        }
+        assert config.model.losses == {"scc": 1.0}
+    shipped = TrainConfig.resolve(None, preset=preset, dataset="mintrec")  # no test overrides
+    text = TrainConfig.resolve(None, preset="text", dataset="mintrec")
+    for name in ("batch_size", "epochs", "patience", "warmup_ratio"):  # MIntRec's settings
+        assert getattr(shipped, name) == getattr(text, name)
+    lr = {"mag-bert": 2e-5, "mult": 3e-5, "mvcn": 2e-5}[preset]
+    assert (shipped.learning_rate, shipped.max_grad_norm) == (lr, 0.5 if preset == "mult" else 1)
+
+
+@pytest.mark.parametrize("preset", ["mag-bert", "mult", "mvcn"])
+def test_fusion_presets_fall_back_to_text_only_in_one_line(capsys, tmp_path, preset):
+    """On data without features; on synthetic features mvcn trains here, mag-bert and mult in
+    the baseline sweep (tests/test_sweep_published.py)."""
+    datasets = [(text_mintrec(), False)] + ([(av_mintrec(), True)] if preset == "mvcn" else [])
+    for data, features in datasets:
+        code, _, err = run_cli(
+            capsys,
+            "train", "mintrec", "--data-dir", data, "--preset", preset, "--out",
+            tmp_path / f"run-{features}", "--encoder", tiny_encoder(), "--epochs", "1",
+            "--reviewed-descriptions", "--cpu", "--batch-size", "20",
+        )  # fmt: skip
+        assert code == 0, err
+        text = " ".join(err.split())  # the console may wrap the line
+        saved = IntentModel.from_pretrained(RunDir(tmp_path / f"run-{features}").model_dir())
+        line = (
+            f"mintrec: no video/audio features: the {FUSION_OF[preset]} fusion falls back to "
+            "text only (the text encoder alone)"
+        )
+        if features:
+            assert "falls back" not in text and saved.fusion is not None
+            assert saved.config.modalities == ("video", "audio")
+            metrics = RunDir(tmp_path / "run-True").seed_metrics(0)
+            assert metrics["history"][0]["scc"] > 0  # the congruity term trained
+        else:
+            assert text.count(line) == 1, err
+            assert saved.fusion is None and saved.config.modalities == ()
+
+
+FUSION_OF = {"mag-bert": "mag", "mult": "mult", "mvcn": "text-guided"}
+
+
+def test_the_fallback_line_warns_only_where_features_were_expected(caplog):
+    from types import SimpleNamespace
+
+    from labelsync.training.inputs import announce_text_only
+
+    def level(dataset: str, **options) -> list[str]:
+        caplog.clear()
+        config = TrainConfig.resolve(None, preset="mag-bert", dataset=dataset, **options)
+        with caplog.at_level("INFO", logger="labelsync.training.inputs"):
+            announce_text_only(config, SimpleNamespace(name=dataset, feature_stores={}))
+        return [r.levelname for r in caplog.records if "falls back" in r.getMessage()]
+
+    assert level("mintrec") == ["WARNING"]  # released with features: they are missing
+    assert level("mintrec", text_only=True) == ["INFO"]  # asked for
+    assert level("clinc150") == ["INFO"]  # a text dataset
+    assert level("mintrec", fusion="none") == []  # nothing falls back

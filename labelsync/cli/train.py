@@ -26,6 +26,8 @@ TRAIN_EPILOG = """Examples:
 
   labelsync train mintrec --data-dir data/MIntRec --preset a-mess+lemer --out runs/lemer
 
+  labelsync train mintrec --data-dir data/MIntRec --preset mag-bert --out runs/mag  # or mult, mvcn
+
   labelsync train data/tickets.csv --descriptions tickets.yaml --config train.yaml --out runs/t
 
   labelsync train mintrec --out runs/mintrec --resume     # after an interruption
@@ -89,7 +91,8 @@ def train_command(
         None,
         "--preset",
         help="A published configuration: a-mess (default: the paper's model), a-mess+lemer, "
-        "text, ... (labelsync/presets/models/); --config and the options below override it.",
+        "text, mag-bert, mult, mvcn, ... (labelsync/presets/models/); --config and the options "
+        "below override it.",
     ),
     descriptions: Path = typer.Option(None, "--descriptions", help=DESCRIPTIONS_HELP),
     reviewed_descriptions: bool = typer.Option(
@@ -120,7 +123,10 @@ def train_command(
         None, "--embedder", help="SentenceBERT model for the descriptions."
     ),
     fusion: str = typer.Option(
-        None, "--fusion", help="How video/audio meet the text: a-me (default) or none."
+        None,
+        "--fusion",
+        help="How video/audio meet the text: a-me (default), mag, mult, text-guided, concat "
+        "or none (labelsync.model.fusion.FUSIONS).",
     ),
     no_ame: bool = typer.Option(False, "--no-ame", help="Ablation: without A-ME (--fusion none)."),
     no_ss: bool = typer.Option(False, "--no-ss", help="Ablation: without semantic sync."),

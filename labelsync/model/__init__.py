@@ -1,8 +1,11 @@
 """The intent model: A-MESS (anchor-based fusion + semantic synchronisation) and named additions.
 
 configuration.py (ModelConfig), fusion.py (the fusion registry), ame.py (A-ME anchor fusion),
-label_attention.py (LE-MER label-guided attention), losses.py (triplet description-contrastive
-loss), modeling.py (IntentModel: the whole forward pass, save_pretrained/from_pretrained).
+mag.py (MAG-BERT gate), mult.py (MulT), text_guided.py (MVCN text-guided units), concat.py
+(late fusion), blocks.py (what fusions share), label_attention.py (LE-MER label-guided
+attention), losses.py (triplet description-contrastive loss, the loss-term registry),
+congruity.py (MVCN congruity constraint), modeling.py (IntentModel: the whole forward pass,
+save_pretrained/from_pretrained).
 ``AMessConfig``/``AMessModel`` are the earlier names of ``ModelConfig``/``IntentModel``. Names
 load lazily, so reading a config does not import torch.
 """
@@ -18,7 +21,15 @@ _EXPORTS = {
     "AMessConfig": "labelsync.model.configuration",
     "FUSIONS": "labelsync.model.fusion",
     "FusionSpec": "labelsync.model.fusion",
+    "FusionOutput": "labelsync.model.blocks",
     "register_fusion": "labelsync.model.fusion",
+    "AdaptationGate": "labelsync.model.mag",
+    "MultimodalTransformer": "labelsync.model.mult",
+    "TextGuidedFusion": "labelsync.model.text_guided",
+    "ConcatFusion": "labelsync.model.concat",
+    "congruity_loss": "labelsync.model.congruity",
+    "LOSS_TERMS": "labelsync.model.losses",
+    "register_loss": "labelsync.model.losses",
     "AnchorEmbedding": "labelsync.model.ame",
     "AnchorSelection": "labelsync.model.ame",
     "select_anchors": "labelsync.model.ame",
@@ -33,35 +44,51 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AdaptationGate",
     "AMessConfig",
     "AMessModel",
     "AMessOutput",
     "AnchorEmbedding",
     "AnchorSelection",
+    "ConcatFusion",
     "FUSIONS",
+    "FusionOutput",
     "FusionSpec",
     "IntentModel",
+    "LOSS_TERMS",
     "LabelGuidedAttention",
     "ModelConfig",
     "ModelOutput",
+    "MultimodalTransformer",
+    "TextGuidedFusion",
     "TripletDescriptionLoss",
+    "congruity_loss",
     "pack_description_embeddings",
     "register_fusion",
+    "register_loss",
     "select_anchors",
     "triplet_description_loss",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .ame import AnchorEmbedding, AnchorSelection, select_anchors
+    from .blocks import FusionOutput
+    from .concat import ConcatFusion
     from .configuration import AMessConfig, ModelConfig
+    from .congruity import congruity_loss
     from .fusion import FUSIONS, FusionSpec, register_fusion
     from .label_attention import LabelGuidedAttention
     from .losses import (
+        LOSS_TERMS,
         TripletDescriptionLoss,
         pack_description_embeddings,
+        register_loss,
         triplet_description_loss,
     )
+    from .mag import AdaptationGate
     from .modeling import AMessModel, AMessOutput, IntentModel, ModelOutput
+    from .mult import MultimodalTransformer
+    from .text_guided import TextGuidedFusion
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -55,14 +55,30 @@ class ModelConfig:
             Video/audio ``None`` in a template: the dataset's release lengths (MIntRec 230/480,
             MIntRec2.0 180/400); a bound config without them takes III-D's 180/400.
         fusion: how video/audio meet the text (a name in ``labelsync.model.fusion.FUSIONS``):
-            ``"a-me"`` (A-ME, eqs. 4-13) or ``"none"`` (the text encoder alone: the paper's
-            "w/o A-ME" ablation). ``use_ame=False`` is accepted for ``fusion="none"``.
+            ``"a-me"`` (A-ME, eqs. 4-13), ``"mag"`` (MAG-BERT), ``"mult"`` (MulT),
+            ``"text-guided"`` (MVCN), ``"concat"`` (late fusion) or ``"none"`` (the text
+            encoder alone: the paper's "w/o A-ME" ablation). ``use_ame=False`` is accepted for
+            ``fusion="none"``.
         k: anchors selected per modality (seed 003 III-D, k = 8).
         ame_num_heads / ame_ff_mult / align_method: A-ME attention heads (must divide the
             encoder width), anchor feed-forward width (eqs. 9-10), and how video/audio are
             brought to length l_t: ``"soft"`` (a learned attention over the valid frames per
             target step, the CTC-style aligner of MAG-BERT/MulT) or ``"pool"`` (masked adaptive
             average pooling).
+            ``align_method`` also aligns the frames to the tokens for MAG.
+        mag_layer: where the MAG gate sits: 0 = on the embeddings (where MIntRec's MAG-BERT
+            applies it), i = after encoder layer i.
+        mag_beta / mag_dropout / mag_layernorm: the gate's beta (shift bound), the dropout after
+            it, and whether ``Z + a H`` is layer-normalised (Rahman et al.; off: ``Z +
+            Dropout(a H)``, the identity when the shift is zero).
+        mult_dim / mult_heads / mult_layers: MulT's common width, attention heads and crossmodal
+            layers (the memory transformers have ``max(mult_layers, 3)``).
+        mult_attn_dropout / mult_embed_dropout / mult_out_dropout / mult_text_dropout: MulT's
+            attention dropout (streams into video/audio), embedding, output-block and text-input
+            dropouts (MIntRec names: attn_dropout_v/_a, embed_, output_, text_dropout).
+        tg_layers / tg_num_heads: text-guided units stacked (N; 1 by default) and their heads.
+        scc_temperature: ``sqrt(t)`` of the MVCN congruity constraint (seed 001, eq. 4), the
+            ``scc`` loss term.
         use_ss: semantic synchronisation (T_f and the triplet loss); False = "w/o SS".
         tau / lambda_ss / triplet_include_positives: temperature and weight of the triplet loss
             (eq. 15, eq. 17); ``True`` puts positives in the denominator (InfoNCE form).
@@ -93,6 +109,20 @@ class ModelConfig:
     ame_num_heads: int = 8
     ame_ff_mult: int = 4
     align_method: str = "soft"
+    mag_layer: int = 0
+    mag_beta: float = 1.0
+    mag_dropout: float = 0.5
+    mag_layernorm: bool = True
+    mult_dim: int = 120
+    mult_heads: int = 8
+    mult_layers: int = 8
+    mult_attn_dropout: float = 0.2
+    mult_embed_dropout: float = 0.1
+    mult_out_dropout: float = 0.2
+    mult_text_dropout: float = 0.4
+    tg_layers: int = 1
+    tg_num_heads: int = 8
+    scc_temperature: float = 0.1
     use_ss: bool = True
     tau: float = 0.7
     lambda_ss: float = 1.0
@@ -142,14 +172,20 @@ class ModelConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 or None, got {value}")
-        positive = ("max_text_len", "k", "desc_dim", "max_descriptions")
-        for name in (*positive, "ame_num_heads", "ame_ff_mult"):
+        positive = ("max_text_len", "k", "desc_dim", "max_descriptions", "ame_num_heads")
+        positive += ("ame_ff_mult", "mult_dim", "mult_heads", "mult_layers", "tg_layers")
+        for name in (*positive, "tg_num_heads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.tau <= 0:
-            raise ValueError(f"tau must be > 0, got {self.tau}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.mag_layer < 0:
+            raise ValueError(f"mag_layer must be >= 0 (0 = the embeddings), got {self.mag_layer}")
+        for name in ("tau", "mag_beta", "scc_temperature"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        dropouts = ("dropout", "mag_dropout", "mult_attn_dropout", "mult_embed_dropout")
+        for name in (*dropouts, "mult_out_dropout", "mult_text_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.lambda_ss < 0 or self.lambda_lga < 0:
             raise ValueError(f"loss weights must be >= 0, got {self.lambda_ss}, {self.lambda_lga}")
         if self.losses:

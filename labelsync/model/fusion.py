@@ -1,15 +1,30 @@
 """The fusion registry: how video and audio meet the text, by name (``ModelConfig.fusion``).
 
 A fusion module has one contract, ``forward(hidden, text_mask, features, masks) -> hidden``
-(``hidden [B, l_t, d]``, ``features[m] [B, L_m, D_m]``, masks True = real), and a *stage* that
-says where ``IntentModel`` applies it:
+(``hidden [B, l_t, d]``, ``features[m] [B, L_m, D_m]``, masks True = real). It may instead
+return a ``FusionOutput(hidden, aux)``: ``aux`` (tensors by name) lands in ``ModelOutput.aux``,
+where registered loss terms (``losses.LOSS_TERMS``) read it; MAG leaves its gate scale there.
+A *stage* says where ``IntentModel`` applies the module:
 
 - ``"embeddings"``: on the encoder's embedding output, before its layers (A-ME: ``E_m``
   replaces ``E_text``, seed 003 eq. 14);
-- ``"layer"``: on the output of one encoder layer (``layer_of(config)``), inside the encoder;
-- ``"output"``: on the encoder's last hidden states ``E_f``, after the encoder.
+- ``"layer"``: inside the encoder, on the output of the block ``layer_of(config)`` names:
+  0 = the embeddings, i = encoder layer i (1-based), so the layers after it read the fused
+  states (MAG);
+- ``"output"``: on the encoder's last hidden states ``E_f``, after the encoder (MulT, the
+  text-guided units, concat).
 
-``"none"`` builds nothing: the text encoder alone (also what a model does with a text-only batch).
+| name | stage | what (module) |
+|---|---|---|
+| ``none`` | - | the text encoder alone |
+| ``a-me`` | embeddings | A-MESS anchor-based multimodal embedding (``ame.py``) |
+| ``mag`` | layer | MAG-BERT's multimodal adaptation gate (``mag.py``) |
+| ``mult`` | output | MulT crossmodal transformers (``mult.py``) |
+| ``text-guided`` | output | MVCN text-guided units (``text_guided.py``) |
+| ``concat`` | output | late fusion of pooled features (``concat.py``) |
+
+Without video/audio (a text-only dataset, ``--text-only``) nothing is built for any fusion and
+the text encoder runs alone; the trainer says so in one log line.
 A new fusion is a module plus ``register_fusion(FusionSpec(...))``; the trainer needs no change.
 """
 
@@ -21,10 +36,19 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from .blocks import FusionOutput
+
 if TYPE_CHECKING:  # pragma: no cover
     from .configuration import ModelConfig
 
-__all__ = ["FusionSpec", "FUSIONS", "STAGES", "register_fusion", "build_fusion"]
+__all__ = [
+    "FusionSpec",
+    "FusionOutput",
+    "FUSIONS",
+    "STAGES",
+    "register_fusion",
+    "build_fusion",
+]
 
 STAGES = ("embeddings", "layer", "output")
 
@@ -37,11 +61,15 @@ class FusionSpec:
     stage: str
     build: Callable[[ModelConfig, int], nn.Module] | None
     source: str = ""
-    layer_of: Callable[[ModelConfig], int] | None = None  # stage "layer": after which layer
+    layer_of: Callable[[ModelConfig], int] | None = None  # stage "layer": 0 embeddings, i layer i
 
     def __post_init__(self) -> None:
         if self.build is not None and self.stage not in STAGES:
             raise ValueError(f"fusion stage must be one of {STAGES}, got {self.stage!r}")
+
+
+def _dims(config: ModelConfig) -> dict[str, int]:
+    return {m: getattr(config, f"{m}_dim") for m in config.modalities}
 
 
 def _build_ame(config: ModelConfig, hidden: int) -> nn.Module:
@@ -49,7 +77,7 @@ def _build_ame(config: ModelConfig, hidden: int) -> nn.Module:
 
     return AnchorEmbedding(
         hidden,
-        {m: getattr(config, f"{m}_dim") for m in config.modalities},
+        _dims(config),
         length=config.max_text_len,
         k=config.k,
         num_heads=config.ame_num_heads,
@@ -59,9 +87,69 @@ def _build_ame(config: ModelConfig, hidden: int) -> nn.Module:
     )
 
 
+def _build_mag(config: ModelConfig, hidden: int) -> nn.Module:
+    from .mag import AdaptationGate
+
+    return AdaptationGate(
+        hidden,
+        _dims(config),
+        length=config.max_text_len,
+        beta=config.mag_beta,
+        dropout=config.mag_dropout,
+        layernorm=config.mag_layernorm,
+        align_method=config.align_method,
+    )
+
+
+def _build_mult(config: ModelConfig, hidden: int) -> nn.Module:
+    from .mult import MultimodalTransformer
+
+    return MultimodalTransformer(
+        hidden,
+        _dims(config),
+        width=config.mult_dim,
+        num_heads=config.mult_heads,
+        layers=config.mult_layers,
+        attn_dropout=config.mult_attn_dropout,
+        embed_dropout=config.mult_embed_dropout,
+        out_dropout=config.mult_out_dropout,
+        text_dropout=config.mult_text_dropout,
+    )
+
+
+def _build_text_guided(config: ModelConfig, hidden: int) -> nn.Module:
+    from .text_guided import TextGuidedFusion
+
+    return TextGuidedFusion(
+        hidden,
+        _dims(config),
+        layers=config.tg_layers,
+        num_heads=config.tg_num_heads,
+        dropout=config.dropout,
+    )
+
+
+def _build_concat(config: ModelConfig, hidden: int) -> nn.Module:
+    from .concat import ConcatFusion
+
+    return ConcatFusion(hidden, _dims(config), dropout=config.dropout)
+
+
 FUSIONS: dict[str, FusionSpec] = {
     "none": FusionSpec("none", "none", None, "the text encoder alone"),
     "a-me": FusionSpec("a-me", "embeddings", _build_ame, "A-MESS (seed 003), eqs. 4-13"),
+    "mag": FusionSpec(
+        "mag",
+        "layer",
+        _build_mag,
+        "MAG-BERT (Rahman et al., ACL 2020)",
+        layer_of=lambda config: config.mag_layer,
+    ),
+    "mult": FusionSpec("mult", "output", _build_mult, "MulT (Tsai et al., ACL 2019)"),
+    "text-guided": FusionSpec(
+        "text-guided", "output", _build_text_guided, "MVCN text-guided units (seed 001)"
+    ),
+    "concat": FusionSpec("concat", "output", _build_concat, "late fusion of pooled features"),
 }
 
 

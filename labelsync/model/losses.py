@@ -31,6 +31,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .congruity import congruity_term
+
 __all__ = [
     "TripletDescriptionLoss",
     "triplet_description_loss",
@@ -198,3 +200,7 @@ LOSS_TERMS: dict[str, LossFn] = {}
 def register_loss(name: str, fn: LossFn) -> None:
     """Make ``name`` usable in ``ModelConfig.losses`` (e.g. ``{"lgcl": 0.1}``)."""
     LOSS_TERMS[name] = fn
+
+
+# the terms that ship with labelsync; each lives in its own module with its equations
+register_loss("scc", congruity_term)  # MVCN Sentiment-based Congruity Constraint, seed 001 eqs. 3-5

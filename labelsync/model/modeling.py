@@ -4,7 +4,8 @@ Top to bottom:
 
 1. ``E_text``: the pretrained encoder's embedding layer (word + position embeddings, eq. 1).
 2. Fusion (``fusion.py`` registry; default A-ME, ``ame.py``): ``E_m = A-ME(E_text, video,
-   audio)`` (eqs. 4-13).
+   audio)`` (eqs. 4-13); other fusions (MAG, MulT, text-guided, concat) act inside the encoder
+   or on its output, and may leave tensors for loss terms in ``ModelOutput.aux``.
 3. Multimodal encoder: the encoder's own layers over ``E_m`` with the text attention mask
    (eq. 14) -> ``E_f``. Steps 1-3 run as one ordinary call of the Hugging Face encoder in which a
    forward hook swaps ``E_text`` for ``E_m`` (a fusion of stage ``"layer"`` hooks a layer
@@ -32,6 +33,7 @@ from torch import Tensor, nn
 
 from .._io import atomic_directory
 from ..offline import resolve_model_path
+from .blocks import FusionOutput
 from .configuration import CONFIG_NAME, ModelConfig
 from .description_bank import DescriptionBank
 from .fusion import build_fusion
@@ -102,6 +104,8 @@ class IntentModel(DescriptionBank, nn.Module):
                     f"{type(encoder).__name__} has no `embeddings` module for {config.fusion}; "
                     "use fusion='none'"
                 )
+        if fusion is not None and self.fusion_spec.stage == "layer":  # fail now, not at a batch
+            _fusion_target(encoder, self.fusion_spec.layer_of(config))
         self.fusion = fusion
         self.ss_head = (
             SemanticSyncHead(hidden, config.desc_dim, config.dropout) if config.use_ss else None
@@ -148,8 +152,9 @@ class IntentModel(DescriptionBank, nn.Module):
             encoder_inputs["token_type_ids"] = text["token_type_ids"]
 
         present = [m for m in self.config.modalities if batch.get(m) is not None]
+        aux: dict[str, Any] = {}
         if self.fusion is not None and present:
-            hidden = self._encode_fused(encoder_inputs, batch, present)
+            hidden = self._encode_fused(encoder_inputs, batch, present, aux)
         else:
             hidden = self.encoder(**encoder_inputs)[0]  # text only / fusion "none"
         mask = attention_mask.bool()
@@ -173,15 +178,21 @@ class IntentModel(DescriptionBank, nn.Module):
             features=features,
             label_logits=None if label_out is None else label_out.logits,
             hidden_states=hidden,
+            aux=aux,
         )
         if batch.get("label_id") is not None:
             self._add_loss(out, batch["label_id"], batch.get("is_oos"))
         return out
 
     def _encode_fused(
-        self, encoder_inputs: dict[str, Tensor], batch: Mapping[str, Any], present: list[str]
+        self,
+        encoder_inputs: dict[str, Tensor],
+        batch: Mapping[str, Any],
+        present: list[str],
+        aux: dict[str, Any],
     ) -> Tensor:
-        """The encoder with the fusion applied at its stage (A-ME: eqs. 1, 4-14)."""
+        """The encoder with the fusion applied at its stage (A-ME: eqs. 1, 4-14); what the
+        fusion hands to the loss terms (``FusionOutput.aux``) goes into ``aux``."""
         expected = self.config.modalities
         if set(present) != set(expected):
             raise ValueError(
@@ -205,22 +216,29 @@ class IntentModel(DescriptionBank, nn.Module):
                 else given.bool()
             )
         text_mask = encoder_inputs["attention_mask"]
+
+        def apply(hidden: Tensor) -> Tensor:
+            out = self.fusion(hidden, text_mask, features, masks)
+            if isinstance(out, FusionOutput):
+                aux.update(out.aux)
+                out = out.hidden
+            return out
+
         stage = self.fusion_spec.stage
         if stage == "output":
-            hidden = self.encoder(**encoder_inputs)[0]
-            return self.fusion(hidden, text_mask, features, masks)
+            return apply(self.encoder(**encoder_inputs)[0])
 
         def fuse(module: nn.Module, _args: Any, output: Any) -> Any:  # e.g. E_text -> E_m
             hidden = output if isinstance(output, Tensor) else output[0]
             if not isinstance(hidden, Tensor):
                 raise TypeError(f"{type(module).__name__} returned {type(output).__name__}")
-            fused = self.fusion(hidden, text_mask, features, masks)
+            fused = apply(hidden)
             return fused if isinstance(output, Tensor) else (fused, *output[1:])
 
         if stage == "embeddings":
             target = self.encoder.embeddings
-        else:  # "layer"
-            target = _encoder_layers(self.encoder)[self.fusion_spec.layer_of(self.config)]
+        else:  # "layer": 0 = the embeddings, i = encoder layer i
+            target = _fusion_target(self.encoder, self.fusion_spec.layer_of(self.config))
         handle = target.register_forward_hook(fuse)
         try:
             return self.encoder(**encoder_inputs)[0]  # eq. 14: E_f = Multimodal-Encoder(E_m)
@@ -342,6 +360,19 @@ def _mean_taking_part(terms: Tensor) -> Tensor:
     if bool(valid.any()):
         return terms[valid].mean()
     return terms.nan_to_num(0.0).sum() * 0.0
+
+
+def _fusion_target(encoder: nn.Module, index: int) -> nn.Module:
+    """The block a ``"layer"`` fusion follows: 0 = the embeddings, i = encoder layer i."""
+    if index == 0:
+        return encoder.embeddings
+    layers = _encoder_layers(encoder)
+    if not 1 <= index <= len(layers):
+        raise ValueError(
+            f"fusion layer {index} does not exist: the encoder has layers 1-{len(layers)} "
+            "(0 = after the embeddings)"
+        )
+    return layers[index - 1]
 
 
 def _encoder_layers(encoder: nn.Module) -> nn.ModuleList:

@@ -17,6 +17,7 @@ __all__ = [
     "load_raw_data",
     "load_training_data",
     "prepare_data",
+    "announce_text_only",
     "known_classes",
     "known_class_split",
     "resolve_descriptions",
@@ -27,6 +28,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_MULTIMODAL_DATASETS = ("mintrec", "mintrec2")  # released with video and audio features
 
 
 def load_raw_data(config: TrainConfig) -> Any:
@@ -86,14 +89,22 @@ def prepare_data(
         raise LabelsyncError(
             f"{dataset.name}: oos_mode=class needs out-of-scope rows, and this dataset has none"
         )
-    if config.text_only or not dataset.feature_stores:
-        if config.model.fusion != "none":
-            log.info(
-                "%s: text only (no video/audio): the %s fusion is skipped",
-                dataset.name,
-                config.model.fusion,
-            )
     return dataset, dropped
+
+
+def announce_text_only(config: TrainConfig, dataset: Any) -> None:
+    """One line when the chosen fusion will not run and the text encoder runs alone: a warning
+    when a multimodal dataset (MIntRec, MIntRec2.0) came without video/audio features, a note
+    for ``text_only`` or a text dataset (CLINC150, custom data without feature files)."""
+    if config.model.fusion != "none" and (config.text_only or not dataset.feature_stores):
+        missing = dataset.name in _MULTIMODAL_DATASETS and not config.text_only
+        log.log(
+            logging.WARNING if missing else logging.INFO,
+            "%s: %s: the %s fusion falls back to text only (the text encoder alone)",
+            dataset.name,
+            "text_only is set" if config.text_only else "no video/audio features",
+            config.model.fusion,
+        )
 
 
 def known_classes(names: list[str], ratio: float, seed: int) -> list[str]:

@@ -1,4 +1,6 @@
-"""A sweep's summary: mean ± std per config over its finished seeds, as JSON, CSV and markdown."""
+"""A sweep's summary: mean ± std per config over its finished seeds, as JSON, CSV and markdown,
+with the encoder and features each config used and the published numbers beside ours
+(``published.py``: the papers' test results, with their source)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ from typing import Any
 
 from .._io import atomic_write_json, atomic_write_text
 from .metrics import METRIC_NAMES
+from .published import method_of, protocol_of, published_for, read_published
 from .runs import RunDir, summarize_seeds
 
 __all__ = [
     "sweep_summary",
+    "describe_features",
     "write_summary",
     "summary_markdown",
     "summary_csv",
@@ -21,27 +25,52 @@ __all__ = [
 ]
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "weighted_f1")
+PUBLISHED_SHOWN = ("accuracy", "macro_f1")  # the markdown puts these beside ours
 
 
-def sweep_summary(sweep: Any) -> dict[str, Any]:
-    """Per config: overrides, finished seeds, mean ± std of every dev/test metric."""
+def sweep_summary(sweep: Any, published: list[Any] | None = None) -> dict[str, Any]:
+    """Per config: overrides, encoder, features, finished seeds, mean ± std of every dev/test
+    metric, and the published test results for its dataset, protocol and method."""
+    published = read_published() if published is None else published
     rows = []
     by_config: dict[str, list[Any]] = {}
     for run in sweep.runs():
         by_config.setdefault(run.config_name, []).append(run)
     for name, overrides in sweep.variants:
-        per_seed = {}
+        per_seed, features = {}, None
         for run in by_config[name]:
-            metrics = RunDir(run.folder).metrics_path(run.seed)
+            folder = RunDir(run.folder)
+            metrics = folder.metrics_path(run.seed)
             if metrics.is_file():
                 per_seed[run.seed] = json.loads(metrics.read_text(encoding="utf-8"))
+                features = folder.info().get("feature_dims", features)
+        config = by_config[name][0].config
         row: dict[str, Any] = {"config": name, "overrides": overrides}
+        row["dataset"], row["protocol"] = config.dataset, protocol_of(config)
+        row["encoder"] = config.encoder
+        row["fusion"] = config.model.fusion
+        row["features"] = describe_features(features, config.model.fusion)
         row["seeds_done"] = sorted(per_seed)
         row["seeds_total"] = len(sweep.seeds)
         if per_seed:
             row |= {k: v for k, v in summarize_seeds(per_seed).items() if k != "seeds"}
+        found = published_for(published, config.dataset, row["protocol"], method_of(name))
+        row["published"] = {
+            metric: {"value": r.value, "source": r.source} for metric, r in found.items()
+        }
         rows.append(row)
     return {"out": str(sweep.out), "seeds": list(sweep.seeds), "configs": rows}
+
+
+def describe_features(feature_dims: dict[str, int] | None, fusion: str = "a-me") -> str:
+    """What a run fed the model: ``video 256-d + audio 768-d``, ``text only`` (naming the
+    features a ``none`` fusion left unused), or ``-`` before a run has finished."""
+    if feature_dims is None:
+        return "-"
+    found = " + ".join(f"{name} {dim}-d" for name, dim in feature_dims.items())
+    if not found:
+        return "text only"
+    return f"text only ({found} unused)" if fusion == "none" else found
 
 
 def write_summary(sweep: Any) -> dict[str, Any]:
@@ -54,25 +83,48 @@ def write_summary(sweep: Any) -> dict[str, Any]:
 
 
 def summary_markdown(summary: dict[str, Any], metrics: Sequence[str] = SUMMARY_METRICS) -> str:
-    """One row per config: test metrics (and dev macro F1) as mean ± std in percent."""
-    header = ["config", "seeds", *(f"test {m}" for m in metrics), "dev macro_f1"]
+    """One row per config: encoder, features, test metrics (and dev macro F1) as mean ± std in
+    percent, the published test accuracy and macro F1 beside ours, and their source."""
+    header = ["config", "seeds", "encoder", "features"]
+    for name in metrics:
+        header.append(f"test {name}")
+        if name in PUBLISHED_SHOWN:
+            header.append(f"published {name}")
+    header += ["dev macro_f1", "published in"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in summary["configs"]:
+        published = row.get("published", {})
         cells = [row["config"], f"{len(row['seeds_done'])}/{row['seeds_total']}"]
-        for split, name in [*(("test", m) for m in metrics), ("dev", "macro_f1")]:
-            value = row.get(split, {}).get(name)
+        cells += [row.get("encoder", "-"), row.get("features", "-")]
+        for name in metrics:
+            value = row.get("test", {}).get(name)
             cells.append("-" if value is None else _pct(value))
+            if name in PUBLISHED_SHOWN:
+                paper = published.get(name)
+                cells.append("-" if paper is None else f"{paper['value']:.2f}")
+        value = row.get("dev", {}).get("macro_f1")
+        cells.append("-" if value is None else _pct(value))
+        sources = sorted({p["source"] for p in published.values()})
+        cells.append("; ".join(sources) or "-")
         lines.append("| " + " | ".join(cells) + " |")
     seeds = ", ".join(map(str, summary["seeds"]))
-    return f"Seeds: {seeds} (mean ± sample std, %)\n\n" + "\n".join(lines) + "\n"
+    note = (
+        f"Seeds: {seeds} (mean ± sample std, %). Published: the test results the source "
+        "prints (%, with BERT and the dataset's released features); "
+        "ours: measured on the data given to this sweep with the encoder and features shown."
+    )
+    return note + "\n\n" + "\n".join(lines) + "\n"
 
 
 def summary_csv(summary: dict[str, Any]) -> str:
     """The summary as CSV: one row per config, ``<split>_<metric>_{mean,std}`` columns."""
     columns = ["config", "overrides", "seeds_done", "seeds_total"]
+    columns += ["dataset", "protocol", "encoder", "fusion", "features"]
     columns += [
         f"{s}_{m}_{stat}" for s in ("dev", "test") for m in METRIC_NAMES for stat in ("mean", "std")
     ]
+    metrics = sorted({m for row in summary["configs"] for m in row.get("published", {})})
+    columns += [f"published_test_{m}" for m in metrics] + ["published_source"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -83,6 +135,12 @@ def summary_csv(summary: dict[str, Any]) -> str:
             "seeds_done": " ".join(map(str, row["seeds_done"])),
             "seeds_total": row["seeds_total"],
         }
+        for name in ("dataset", "protocol", "encoder", "fusion", "features"):
+            record[name] = row.get(name, "")
+        published = row.get("published", {})
+        for metric, paper in published.items():
+            record[f"published_test_{metric}"] = paper["value"]
+        record["published_source"] = "; ".join(sorted({p["source"] for p in published.values()}))
         for split in ("dev", "test"):
             for name, value in row.get(split, {}).items():
                 record[f"{split}_{name}_mean"] = value["mean"]

@@ -26,6 +26,7 @@ from .accelerator import make_accelerator, progress_bars
 from .arguments import TrainConfig
 from .evaluation import run_split
 from .inputs import (
+    announce_text_only,
     build_model,
     description_matrix,
     load_training_data,
@@ -84,6 +85,8 @@ class Trainer:
             self.run.check_new()  # every process checks before the main one writes (barrier)
         self.accelerator.wait_for_everyone()
         self.dataset, self.dropped = load_training_data(config, dataset)
+        if self.accelerator.is_main_process:
+            announce_text_only(config, self.dataset)
         self._check_world_size()
         self.feature_dims = {} if config.text_only else dict(self.dataset.feature_dims)
         k_plus_1 = config.oos_mode == "class"  # out-of-scope is class K (MIntRec2.0)
