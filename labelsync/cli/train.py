@@ -89,7 +89,8 @@ def train_command(
         None,
         "--preset",
         help="A published configuration: a-mess (default: the paper's model), a-mess+lemer, "
-        "text, ... (labelsync/presets/models/); --config and the options below override it.",
+        "le-mer, text, ... (labelsync/presets/models/); --config and the options below "
+        "override it.",
     ),
     descriptions: Path = typer.Option(None, "--descriptions", help=DESCRIPTIONS_HELP),
     reviewed_descriptions: bool = typer.Option(
@@ -120,7 +121,7 @@ def train_command(
         None, "--embedder", help="SentenceBERT model for the descriptions."
     ),
     fusion: str = typer.Option(
-        None, "--fusion", help="How video/audio meet the text: a-me (default) or none."
+        None, "--fusion", help="How video/audio meet the text: a-me (default), le-mer or none."
     ),
     no_ame: bool = typer.Option(False, "--no-ame", help="Ablation: without A-ME (--fusion none)."),
     no_ss: bool = typer.Option(False, "--no-ss", help="Ablation: without semantic sync."),

@@ -1,8 +1,10 @@
 """The intent model: A-MESS (anchor-based fusion + semantic synchronisation) and named additions.
 
 configuration.py (ModelConfig), fusion.py (the fusion registry), ame.py (A-ME anchor fusion),
-label_attention.py (LE-MER label-guided attention), losses.py (triplet description-contrastive
-loss), modeling.py (IntentModel: the whole forward pass, save_pretrained/from_pretrained).
+label_attention.py (LE-MER label-token attention), lemer.py (LE-MER label-frame attention and
+label-guided cross-attention), losses.py (triplet description-contrastive loss, the loss-term
+registry), contrastive.py (G2SAM's label-aware contrastive loss), terms.py (the registered loss
+terms), modeling.py (IntentModel: the whole forward pass, save_pretrained/from_pretrained).
 ``AMessConfig``/``AMessModel`` are the earlier names of ``ModelConfig``/``IntentModel``. Names
 load lazily, so reading a config does not import torch.
 """
@@ -18,11 +20,16 @@ _EXPORTS = {
     "AMessConfig": "labelsync.model.configuration",
     "FUSIONS": "labelsync.model.fusion",
     "FusionSpec": "labelsync.model.fusion",
+    "FusionContext": "labelsync.model.fusion",
     "register_fusion": "labelsync.model.fusion",
     "AnchorEmbedding": "labelsync.model.ame",
     "AnchorSelection": "labelsync.model.ame",
     "select_anchors": "labelsync.model.ame",
     "LabelGuidedAttention": "labelsync.model.label_attention",
+    "LabelGuidedFusion": "labelsync.model.lemer",
+    "label_contrastive_loss": "labelsync.model.contrastive",
+    "LOSS_TERMS": "labelsync.model.terms",
+    "register_loss": "labelsync.model.losses",
     "TripletDescriptionLoss": "labelsync.model.losses",
     "pack_description_embeddings": "labelsync.model.losses",
     "triplet_description_loss": "labelsync.model.losses",
@@ -39,14 +46,19 @@ __all__ = [
     "AnchorEmbedding",
     "AnchorSelection",
     "FUSIONS",
+    "FusionContext",
     "FusionSpec",
     "IntentModel",
+    "LOSS_TERMS",
     "LabelGuidedAttention",
+    "LabelGuidedFusion",
     "ModelConfig",
     "ModelOutput",
     "TripletDescriptionLoss",
+    "label_contrastive_loss",
     "pack_description_embeddings",
     "register_fusion",
+    "register_loss",
     "select_anchors",
     "triplet_description_loss",
 ]
@@ -54,14 +66,18 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from .ame import AnchorEmbedding, AnchorSelection, select_anchors
     from .configuration import AMessConfig, ModelConfig
-    from .fusion import FUSIONS, FusionSpec, register_fusion
+    from .contrastive import label_contrastive_loss
+    from .fusion import FUSIONS, FusionContext, FusionSpec, register_fusion
     from .label_attention import LabelGuidedAttention
+    from .lemer import LabelGuidedFusion
     from .losses import (
         TripletDescriptionLoss,
         pack_description_embeddings,
+        register_loss,
         triplet_description_loss,
     )
     from .modeling import AMessModel, AMessOutput, IntentModel, ModelOutput
+    from .terms import LOSS_TERMS
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

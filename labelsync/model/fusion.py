@@ -7,7 +7,13 @@ says where ``IntentModel`` applies it:
 - ``"embeddings"``: on the encoder's embedding output, before its layers (A-ME: ``E_m``
   replaces ``E_text``, seed 003 eq. 14);
 - ``"layer"``: on the output of one encoder layer (``layer_of(config)``), inside the encoder;
-- ``"output"``: on the encoder's last hidden states ``E_f``, after the encoder.
+- ``"output"``: on the encoder's last hidden states ``E_f``, after the encoder. The label-token
+  head (``use_label_attention``) then reads the text tokens before the fusion, as LE-MER does.
+
+A spec with ``uses_context=True`` is also given ``context=FusionContext(...)``: the model's
+label-description embeddings and the label-token similarity ``G_t`` to read, and an ``aux`` dict
+to fill with what its registered loss terms need (``ModelOutput.aux``; ``model/terms.py``).
+``check(config)`` (optional) rejects a config the fusion cannot work with (a ``ValueError``).
 
 ``"none"`` builds nothing: the text encoder alone (also what a model does with a text-only batch).
 A new fusion is a module plus ``register_fusion(FusionSpec(...))``; the trainer needs no change.
@@ -16,15 +22,22 @@ A new fusion is a module plus ``register_fusion(FusionSpec(...))``; the trainer 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from torch import nn
+from torch import Tensor, nn
 
 if TYPE_CHECKING:  # pragma: no cover
     from .configuration import ModelConfig
 
-__all__ = ["FusionSpec", "FUSIONS", "STAGES", "register_fusion", "build_fusion"]
+__all__ = [
+    "FusionSpec",
+    "FusionContext",
+    "FUSIONS",
+    "STAGES",
+    "register_fusion",
+    "build_fusion",
+]
 
 STAGES = ("embeddings", "layer", "output")
 
@@ -38,10 +51,22 @@ class FusionSpec:
     build: Callable[[ModelConfig, int], nn.Module] | None
     source: str = ""
     layer_of: Callable[[ModelConfig], int] | None = None  # stage "layer": after which layer
+    uses_context: bool = False  # forward also takes ``context=FusionContext``
+    check: Callable[[ModelConfig], None] | None = None  # raises ValueError on a config it rejects
 
     def __post_init__(self) -> None:
         if self.build is not None and self.stage not in STAGES:
             raise ValueError(f"fusion stage must be one of {STAGES}, got {self.stage!r}")
+
+
+@dataclass
+class FusionContext:
+    """What ``IntentModel`` hands a fusion with ``uses_context`` besides the contract's tensors."""
+
+    descriptions: Tensor | None = None  # [K, n, D] label description embeddings (the model's)
+    description_mask: Tensor | None = None  # [K, n] True = a real description
+    text_similarity: Tensor | None = None  # G_t [B, l_t, K] of the label-token head (stage output)
+    aux: dict[str, Any] = field(default_factory=dict)  # filled by the fusion -> ModelOutput.aux
 
 
 def _build_ame(config: ModelConfig, hidden: int) -> nn.Module:
@@ -59,9 +84,38 @@ def _build_ame(config: ModelConfig, hidden: int) -> nn.Module:
     )
 
 
+def _build_lemer(config: ModelConfig, hidden: int) -> nn.Module:
+    from .lemer import LabelGuidedFusion
+
+    return LabelGuidedFusion(
+        hidden,
+        {m: getattr(config, f"{m}_dim") for m in config.modalities},
+        desc_dim=config.desc_dim,
+        num_labels=config.num_labels,
+        logit_scale=config.label_logit_scale,
+        dropout=config.dropout,
+    )
+
+
+def _check_lemer(config: ModelConfig) -> None:
+    if not config.use_label_attention:
+        raise ValueError(
+            "fusion 'le-mer' needs use_label_attention: its label-guided attention "
+            "A_l = G_t G_s^T (seed 001, eq. 9) reads the label-token similarity G_t (eq. 1)"
+        )
+
+
 FUSIONS: dict[str, FusionSpec] = {
     "none": FusionSpec("none", "none", None, "the text encoder alone"),
     "a-me": FusionSpec("a-me", "embeddings", _build_ame, "A-MESS (seed 003), eqs. 4-13"),
+    "le-mer": FusionSpec(
+        "le-mer",
+        "output",
+        _build_lemer,
+        "LE-MER (seed 001), eqs. 4-9: label-frame attention, label-guided cross-attention",
+        uses_context=True,
+        check=_check_lemer,
+    ),
 }
 
 

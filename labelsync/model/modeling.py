@@ -10,12 +10,16 @@ Top to bottom:
    forward hook swaps ``E_text`` for ``E_m`` (a fusion of stage ``"layer"`` hooks a layer
    instead, one of stage ``"output"`` runs on ``E_f``); so the encoder builds its attention mask
    as it always does, for any BERT-like model. Without video/audio in the batch, or with
-   ``fusion="none"``, the encoder runs unchanged.
+   ``fusion="none"``, the encoder runs unchanged. A fusion with ``uses_context`` also gets the
+   description embeddings and ``G_t`` and leaves tensors for its loss terms in ``out.aux``.
 4. Semantic synchronisation: ``T_f = MLP(LayerNorm(MeanPool(E_f)))`` in the description space,
    trained by the triplet description-contrastive loss (eq. 15, ``losses.py``).
-5. Optional, not in A-MESS: label-guided attention (seed 001, LE-MER, ``label_attention.py``).
+5. Optional, not in A-MESS: label-guided attention (seed 001, LE-MER, ``label_attention.py``)
+   over the text tokens: ``E_f``, or the encoder output before a fusion of stage ``"output"``
+   (``fusion="le-mer"`` reads its ``G_t``).
 6. Classifier (eq. 16): ``[pool(E_f), T_f (, label summary)] -> LayerNorm -> Dropout -> Linear``.
-   Loss (eq. 17) = CE + lambda_ss * triplet (+ lambda_lga * label CE, LE-MER eq. 3).
+   Loss (eq. 17) = lambda_ce * CE + lambda_ss * triplet (+ lambda_lga * label CE, LE-MER eq. 3)
+   + the registered terms of ``config.losses`` (``terms.py``).
 """
 
 from __future__ import annotations
@@ -34,10 +38,11 @@ from .._io import atomic_directory
 from ..offline import resolve_model_path
 from .configuration import CONFIG_NAME, ModelConfig
 from .description_bank import DescriptionBank
-from .fusion import build_fusion
+from .fusion import FusionContext, build_fusion
 from .heads import SemanticSyncHead, masked_mean
-from .label_attention import LabelGuidedAttention
-from .losses import LOSS_TERMS, LossContext, TripletDescriptionLoss
+from .label_attention import LabelAttentionOutput, LabelGuidedAttention
+from .losses import LossContext, TripletDescriptionLoss
+from .terms import LOSS_TERMS
 
 __all__ = [
     "IntentModel",
@@ -148,20 +153,21 @@ class IntentModel(DescriptionBank, nn.Module):
             encoder_inputs["token_type_ids"] = text["token_type_ids"]
 
         present = [m for m in self.config.modalities if batch.get(m) is not None]
+        label_out, aux = None, {}
         if self.fusion is not None and present:
-            hidden = self._encode_fused(encoder_inputs, batch, present)
+            hidden, label_out, aux = self._encode_fused(encoder_inputs, batch, present)
         else:
             hidden = self.encoder(**encoder_inputs)[0]  # text only / fusion "none"
         mask = attention_mask.bool()
         pooled = hidden[:, 0] if self.config.pooling == "cls" else masked_mean(hidden, mask)
 
-        parts, semantic_token, label_out = [pooled], None, None
+        parts, semantic_token = [pooled], None
         if self.ss_head is not None:
             semantic_token = self.ss_head(hidden, mask)
             parts.append(semantic_token)
         if self.label_attention is not None:
-            self._require_descriptions()
-            label_out = self.label_attention(hidden, mask, self.descriptions, self.description_mask)
+            if label_out is None:  # not read before an output-stage fusion
+                label_out = self._label_tokens(hidden, mask)
             if self.uses_label_summary:
                 parts.append(label_out.summary)
         features = torch.cat(parts, dim=-1)
@@ -173,15 +179,22 @@ class IntentModel(DescriptionBank, nn.Module):
             features=features,
             label_logits=None if label_out is None else label_out.logits,
             hidden_states=hidden,
+            aux=aux,
         )
         if batch.get("label_id") is not None:
             self._add_loss(out, batch["label_id"], batch.get("is_oos"))
         return out
 
+    def _label_tokens(self, hidden: Tensor, mask: Tensor) -> LabelAttentionOutput:
+        """LE-MER label-token attention (eqs. 1-3) over ``hidden`` with the model's descriptions."""
+        self._require_descriptions()
+        return self.label_attention(hidden, mask, self.descriptions, self.description_mask)
+
     def _encode_fused(
         self, encoder_inputs: dict[str, Tensor], batch: Mapping[str, Any], present: list[str]
-    ) -> Tensor:
-        """The encoder with the fusion applied at its stage (A-ME: eqs. 1, 4-14)."""
+    ) -> tuple[Tensor, LabelAttentionOutput | None, dict[str, Any]]:
+        """The encoder with the fusion applied at its stage (A-ME: eqs. 1, 4-14): ``(hidden,
+        the label-token head's output if it ran first, what the fusion left for loss terms)``."""
         expected = self.config.modalities
         if set(present) != set(expected):
             raise ValueError(
@@ -205,16 +218,25 @@ class IntentModel(DescriptionBank, nn.Module):
                 else given.bool()
             )
         text_mask = encoder_inputs["attention_mask"]
-        stage = self.fusion_spec.stage
+        stage, spec = self.fusion_spec.stage, self.fusion_spec
+        context = FusionContext(
+            descriptions=getattr(self, "descriptions", None),
+            description_mask=getattr(self, "description_mask", None),
+        )
+        extra = {"context": context} if spec.uses_context else {}
         if stage == "output":
             hidden = self.encoder(**encoder_inputs)[0]
-            return self.fusion(hidden, text_mask, features, masks)
+            label_out = None
+            if self.label_attention is not None:  # the text tokens H_t, before the fusion
+                label_out = self._label_tokens(hidden, text_mask.bool())
+                context.text_similarity = label_out.similarity
+            return self.fusion(hidden, text_mask, features, masks, **extra), label_out, context.aux
 
         def fuse(module: nn.Module, args: Any, output: Any) -> Any:  # e.g. E_text -> E_m
             hidden = output if isinstance(output, Tensor) else output[0]
             if not isinstance(hidden, Tensor):
                 raise TypeError(f"{type(module).__name__} returned {type(output).__name__}")
-            fused = self.fusion(hidden, text_mask, features, masks)
+            fused = self.fusion(hidden, text_mask, features, masks, **extra)
             return fused if isinstance(output, Tensor) else (fused, *output[1:])
 
         if stage == "embeddings":
@@ -223,16 +245,17 @@ class IntentModel(DescriptionBank, nn.Module):
             target = _encoder_layers(self.encoder)[self.fusion_spec.layer_of(self.config)]
         handle = target.register_forward_hook(fuse)
         try:
-            return self.encoder(**encoder_inputs)[0]  # eq. 14: E_f = Multimodal-Encoder(E_m)
+            hidden = self.encoder(**encoder_inputs)[0]  # eq. 14: E_f = Multimodal-Encoder(E_m)
         finally:
             handle.remove()
+        return hidden, None, context.aux
 
     def loss_terms(
         self, out: ModelOutput, labels: Tensor, in_range: Tensor, is_oos: Tensor | None
     ) -> dict[str, tuple[float, Tensor]]:
         """name -> (weight, per-sample term ``[B]``, NaN where a sample takes no part).
 
-        Eq. 17: CE (eq. 16) + lambda_ss * triplet (eq. 15); with label attention also
+        Eq. 17: lambda_ce * CE (eq. 16) + lambda_ss * triplet (eq. 15); with label attention also
         lambda_lga * its CE (LE-MER eq. 3); then every term named in ``config.losses`` (a
         registered ``LOSS_TERMS`` function) with its weight. A method adds a term, not a loop.
         """
@@ -246,7 +269,7 @@ class IntentModel(DescriptionBank, nn.Module):
                 terms = terms.masked_scatter(in_range, picked)
             return terms
 
-        terms = {"ce": (1.0, ce(out.logits))}
+        terms = {"ce": (self.config.lambda_ce, ce(out.logits))}
         if self.triplet_loss is not None and out.semantic_token is not None:
             self._require_descriptions()
             triplet = self.triplet_loss(
