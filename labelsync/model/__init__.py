@@ -1,10 +1,11 @@
 """The intent model: A-MESS (anchor-based fusion + semantic synchronisation) and named additions.
 
-configuration.py (ModelConfig), fusion.py (the fusion registry), ame.py (A-ME anchor fusion),
-label_attention.py (LE-MER label-token attention), lemer.py (LE-MER label-frame attention and
-label-guided cross-attention), losses.py (triplet description-contrastive loss, the loss-term
-registry), contrastive.py (G2SAM's label-aware contrastive loss), terms.py (the registered loss
-terms), modeling.py (IntentModel: the whole forward pass, save_pretrained/from_pretrained).
+configuration.py (ModelConfig), fusion.py (the fusion registry), blocks.py (what a fusion
+returns), ame.py (A-ME anchor fusion), label_attention.py (LE-MER label-token attention),
+lemer.py (LE-MER label-frame attention and label-guided cross-attention, its loss terms),
+losses.py (triplet description-contrastive loss, the loss-term registry), contrastive.py
+(G2SAM's label-aware contrastive loss), modeling.py (IntentModel: the whole forward pass,
+save_pretrained/from_pretrained).
 ``AMessConfig``/``AMessModel`` are the earlier names of ``ModelConfig``/``IntentModel``. Names
 load lazily, so reading a config does not import torch.
 """
@@ -28,7 +29,8 @@ _EXPORTS = {
     "LabelGuidedAttention": "labelsync.model.label_attention",
     "LabelGuidedFusion": "labelsync.model.lemer",
     "label_contrastive_loss": "labelsync.model.contrastive",
-    "LOSS_TERMS": "labelsync.model.terms",
+    "LOSS_TERMS": "labelsync.model.losses",
+    "FusionOutput": "labelsync.model.blocks",
     "register_loss": "labelsync.model.losses",
     "TripletDescriptionLoss": "labelsync.model.losses",
     "pack_description_embeddings": "labelsync.model.losses",
@@ -47,6 +49,7 @@ __all__ = [
     "AnchorSelection",
     "FUSIONS",
     "FusionContext",
+    "FusionOutput",
     "FusionSpec",
     "IntentModel",
     "LOSS_TERMS",
@@ -65,19 +68,20 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from .ame import AnchorEmbedding, AnchorSelection, select_anchors
+    from .blocks import FusionOutput
     from .configuration import AMessConfig, ModelConfig
     from .contrastive import label_contrastive_loss
     from .fusion import FUSIONS, FusionContext, FusionSpec, register_fusion
     from .label_attention import LabelGuidedAttention
     from .lemer import LabelGuidedFusion
     from .losses import (
+        LOSS_TERMS,
         TripletDescriptionLoss,
         pack_description_embeddings,
         register_loss,
         triplet_description_loss,
     )
     from .modeling import AMessModel, AMessOutput, IntentModel, ModelOutput
-    from .terms import LOSS_TERMS
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

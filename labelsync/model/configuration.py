@@ -79,7 +79,7 @@ class ModelConfig:
         pooling: ``"mean"`` (masked mean of E_f) or ``"cls"``.
         dropout: dropout of the fusion blocks, the T_f MLP and the classifier.
         losses: further loss terms by registered name (``labelsync.model.losses.LOSS_TERMS``)
-            and weight (``labelsync.model.terms``): ``lemer_frames`` (LE-MER eq. 6, mu_4),
+            and weight (``labelsync.model.losses``): ``lemer_frames`` (LE-MER eq. 6, mu_4),
             ``lemer_constraint`` (eq. 10, mu_2), ``lgcl`` (G2SAM eq. 7); none in A-MESS.
     """
 
@@ -174,7 +174,7 @@ class ModelConfig:
             check(self)
 
     def _check_losses(self) -> None:
-        from .terms import LOSS_TERMS  # imports torch: only for configs that name extra terms
+        from .losses import LOSS_TERMS  # imports torch: only for configs that name extra terms
 
         for name, weight in self.losses.items():
             if name not in LOSS_TERMS:

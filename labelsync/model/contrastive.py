@@ -12,14 +12,18 @@ c_ij = cos(z_i, z_j),
 on the representation the kNN inference searches (the classifier input), so that training pulls
 each class together where the kNN bank looks. A sample without a positive in the batch, or that
 does not take part (out of scope, no in-range label), gets NaN; it still serves as a negative.
+``lgcl_term`` is the registered loss term ``lgcl`` (weight gamma, temperature
+``config.lgcl_tau``); like any in-batch contrast, it depends on how a split is batched.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
-__all__ = ["label_contrastive_loss"]
+__all__ = ["label_contrastive_loss", "lgcl_term"]
 
 
 def label_contrastive_loss(
@@ -38,3 +42,13 @@ def label_contrastive_loss(
     counts = positive.sum(dim=1)
     terms = -(log_prob * positive).sum(dim=1) / counts.clamp_min(1)
     return terms.masked_fill(counts == 0, float("nan"))
+
+
+def lgcl_term(model: Any, out: Any, context: Any) -> Tensor:
+    """The ``lgcl`` loss term: ``label_contrastive_loss`` on the classifier input."""
+    taking_part = context.in_range
+    if context.is_oos is not None:
+        taking_part = taking_part & ~context.is_oos.bool()
+    return label_contrastive_loss(
+        out.features, context.labels, taking_part, tau=model.config.lgcl_tau
+    )

@@ -10,9 +10,10 @@ says where ``IntentModel`` applies it:
 - ``"output"``: on the encoder's last hidden states ``E_f``, after the encoder. The label-token
   head (``use_label_attention``) then reads the text tokens before the fusion, as LE-MER does.
 
-A spec with ``uses_context=True`` is also given ``context=FusionContext(...)``: the model's
-label-description embeddings and the label-token similarity ``G_t`` to read, and an ``aux`` dict
-to fill with what its registered loss terms need (``ModelOutput.aux``; ``model/terms.py``).
+A fusion may return ``FusionOutput(hidden, aux)`` instead of ``hidden``: ``aux`` lands in
+``ModelOutput.aux``, where its registered loss terms (``losses.LOSS_TERMS``) read it. A spec
+with ``uses_context=True`` is also given ``context=FusionContext(...)``: the model's
+label-description embeddings and the label-token similarity ``G_t`` (LE-MER reads both).
 ``check(config)`` (optional) rejects a config the fusion cannot work with (a ``ValueError``).
 
 ``"none"`` builds nothing: the text encoder alone (also what a model does with a text-only batch).
@@ -22,10 +23,12 @@ A new fusion is a module plus ``register_fusion(FusionSpec(...))``; the trainer 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
+
+from .blocks import FusionOutput
 
 if TYPE_CHECKING:  # pragma: no cover
     from .configuration import ModelConfig
@@ -33,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "FusionSpec",
     "FusionContext",
+    "FusionOutput",
     "FUSIONS",
     "STAGES",
     "register_fusion",
@@ -66,7 +70,6 @@ class FusionContext:
     descriptions: Tensor | None = None  # [K, n, D] label description embeddings (the model's)
     description_mask: Tensor | None = None  # [K, n] True = a real description
     text_similarity: Tensor | None = None  # G_t [B, l_t, K] of the label-token head (stage output)
-    aux: dict[str, Any] = field(default_factory=dict)  # filled by the fusion -> ModelOutput.aux
 
 
 def _build_ame(config: ModelConfig, hidden: int) -> nn.Module:

@@ -19,11 +19,18 @@ same way):
 - ``H_m = [H_t, H'_s]`` followed by a linear layer back to d, written as the residual
   ``LayerNorm(H_t + Dropout(W [H'_v; H'_a]))`` (a concatenation then a linear layer with the text
   block kept at identity), so the model's heads read the width they always read;
-- eq. 10: ``L_c = ||A_l - A_r||^2`` per sample (``attention_constraint``; the loss term
-  ``lemer_constraint``).
+- eq. 10: ``L_c = ||A_l - A_r||^2`` per sample (``attention_constraint``).
 
-``A_r``, ``A_l``, the masks and the frame logits go to ``context.aux["lemer"]`` for the loss
-terms (``terms.py``). Padded text tokens and frames never change the result.
+``A_r``, ``A_l``, the text mask and the frame logits go to ``FusionOutput.aux["lemer"]``, where
+the two loss terms (``losses.LOSS_TERMS``) read them:
+
+- ``lemer_frames``: eq. 6, ``L_g^s = CE(y, p_g^s)``, the mean over the non-text modalities
+  (mu_4 of eq. 12);
+- ``lemer_constraint``: eq. 10, the mean over the modalities (mu_2 of eq. 12); label-free, so
+  every sample (out-of-scope ones too) takes part.
+
+In a batch without video/audio the fusion does not run and both terms are NaN for every sample
+(they add nothing). Padded text tokens and frames never change the result.
 """
 
 from __future__ import annotations
@@ -34,11 +41,19 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .blocks import FusionOutput
 from .label_attention import LabelGuidedAttention
 
-__all__ = ["LabelGuidedFusion", "attention_constraint", "masked_softmax", "AUX_KEY"]
+__all__ = [
+    "LabelGuidedFusion",
+    "attention_constraint",
+    "masked_softmax",
+    "frames_term",
+    "constraint_term",
+    "AUX_KEY",
+]
 
-AUX_KEY = "lemer"  # context.aux / ModelOutput.aux key of what the loss terms read
+AUX_KEY = "lemer"  # FusionOutput.aux / ModelOutput.aux key of what the loss terms read
 
 
 def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
@@ -116,9 +131,9 @@ class LabelGuidedFusion(nn.Module):
         features: dict[str, Tensor],
         masks: dict[str, Tensor],
         context: Any = None,
-    ) -> Tensor:
-        """``hidden = H_t [B, l_t, d]``; ``context``: a ``fusion.FusionContext`` with the
-        descriptions and ``G_t``, whose ``aux`` receives what the loss terms need."""
+    ) -> FusionOutput:
+        """``hidden = H_t [B, l_t, d]`` -> ``H_m`` and, in ``aux``, what the loss terms need;
+        ``context``: a ``fusion.FusionContext`` with the descriptions and ``G_t``."""
         if context is None or context.text_similarity is None or context.descriptions is None:
             raise ValueError(
                 "the le-mer fusion needs the label-token similarity G_t and the label "
@@ -138,10 +153,40 @@ class LabelGuidedFusion(nn.Module):
             )
         attended = torch.cat([parts[name]["attended"] for name in self.streams], dim=-1)
         fused = self.norm(hidden + self.dropout(self.merge(attended)))  # eq. 8: [H_t, H'_s] -> d
-        context.aux[AUX_KEY] = {
+        aux = {
             "text_mask": text_mask,
             "frame_logits": {name: part["logits"] for name, part in parts.items()},
             "a_r": {name: part["a_r"] for name, part in parts.items()},
             "a_l": {name: part["a_l"] for name, part in parts.items()},
         }
-        return fused
+        return FusionOutput(fused, {AUX_KEY: aux})
+
+
+def _nan(labels: Tensor) -> Tensor:
+    return torch.full(labels.shape, float("nan"), device=labels.device)
+
+
+def frames_term(model: Any, out: Any, context: Any) -> Tensor:
+    """The ``lemer_frames`` loss term: eq. 6 per sample, the label-frame CE averaged over the
+    modalities; NaN for labels outside the model's classes and in text-only batches."""
+    parts = out.aux.get(AUX_KEY)
+    if parts is None:
+        return _nan(context.labels)
+    safe = context.labels.clamp(0, model.config.num_labels - 1)
+    values = [
+        nn.functional.cross_entropy(logits.float(), safe, reduction="none")
+        for logits in parts["frame_logits"].values()
+    ]
+    return torch.stack(values).mean(dim=0).masked_fill(~context.in_range, float("nan"))
+
+
+def constraint_term(model: Any, out: Any, context: Any) -> Tensor:
+    """The ``lemer_constraint`` loss term: eq. 10 per sample, averaged over the modalities."""
+    parts = out.aux.get(AUX_KEY)
+    if parts is None:
+        return _nan(context.labels)
+    values = [
+        attention_constraint(parts["a_r"][name], parts["a_l"][name], parts["text_mask"])
+        for name in parts["a_r"]
+    ]
+    return torch.stack(values).mean(dim=0).float()

@@ -31,6 +31,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .contrastive import lgcl_term
+from .lemer import constraint_term, frames_term
+
 __all__ = [
     "TripletDescriptionLoss",
     "triplet_description_loss",
@@ -198,3 +201,9 @@ LOSS_TERMS: dict[str, LossFn] = {}
 def register_loss(name: str, fn: LossFn) -> None:
     """Make ``name`` usable in ``ModelConfig.losses`` (e.g. ``{"lgcl": 0.1}``)."""
     LOSS_TERMS[name] = fn
+
+
+# the terms that ship with labelsync; each lives in its own module with its equations
+register_loss("lemer_frames", frames_term)  # LE-MER L_g^s, seed 001 eq. 6 (mu_4 of eq. 12)
+register_loss("lemer_constraint", constraint_term)  # LE-MER L_c, seed 001 eq. 10 (mu_2)
+register_loss("lgcl", lgcl_term)  # G2SAM label-aware contrastive loss, seed 001 eq. 7 (gamma)

@@ -10,8 +10,9 @@ Top to bottom:
    forward hook swaps ``E_text`` for ``E_m`` (a fusion of stage ``"layer"`` hooks a layer
    instead, one of stage ``"output"`` runs on ``E_f``); so the encoder builds its attention mask
    as it always does, for any BERT-like model. Without video/audio in the batch, or with
-   ``fusion="none"``, the encoder runs unchanged. A fusion with ``uses_context`` also gets the
-   description embeddings and ``G_t`` and leaves tensors for its loss terms in ``out.aux``.
+   ``fusion="none"``, the encoder runs unchanged. A fusion may hand tensors to its loss terms
+   (``FusionOutput.aux`` -> ``ModelOutput.aux``); one with ``uses_context`` also reads the
+   description embeddings and the label-token head's ``G_t`` (LE-MER).
 4. Semantic synchronisation: ``T_f = MLP(LayerNorm(MeanPool(E_f)))`` in the description space,
    trained by the triplet description-contrastive loss (eq. 15, ``losses.py``).
 5. Optional, not in A-MESS: label-guided attention (seed 001, LE-MER, ``label_attention.py``)
@@ -19,7 +20,7 @@ Top to bottom:
    (``fusion="le-mer"`` reads its ``G_t``).
 6. Classifier (eq. 16): ``[pool(E_f), T_f (, label summary)] -> LayerNorm -> Dropout -> Linear``.
    Loss (eq. 17) = lambda_ce * CE + lambda_ss * triplet (+ lambda_lga * label CE, LE-MER eq. 3)
-   + the registered terms of ``config.losses`` (``terms.py``).
+   + the registered terms of ``config.losses`` (``losses.LOSS_TERMS``).
 """
 
 from __future__ import annotations
@@ -36,13 +37,13 @@ from torch import Tensor, nn
 
 from .._io import atomic_directory
 from ..offline import resolve_model_path
+from .blocks import FusionOutput
 from .configuration import CONFIG_NAME, ModelConfig
 from .description_bank import DescriptionBank
 from .fusion import FusionContext, build_fusion
 from .heads import SemanticSyncHead, masked_mean
 from .label_attention import LabelAttentionOutput, LabelGuidedAttention
-from .losses import LossContext, TripletDescriptionLoss
-from .terms import LOSS_TERMS
+from .losses import LOSS_TERMS, LossContext, TripletDescriptionLoss
 
 __all__ = [
     "IntentModel",
@@ -155,7 +156,7 @@ class IntentModel(DescriptionBank, nn.Module):
         present = [m for m in self.config.modalities if batch.get(m) is not None]
         label_out, aux = None, {}
         if self.fusion is not None and present:
-            hidden, label_out, aux = self._encode_fused(encoder_inputs, batch, present)
+            hidden, label_out = self._encode_fused(encoder_inputs, batch, present, aux)
         else:
             hidden = self.encoder(**encoder_inputs)[0]  # text only / fusion "none"
         mask = attention_mask.bool()
@@ -191,10 +192,15 @@ class IntentModel(DescriptionBank, nn.Module):
         return self.label_attention(hidden, mask, self.descriptions, self.description_mask)
 
     def _encode_fused(
-        self, encoder_inputs: dict[str, Tensor], batch: Mapping[str, Any], present: list[str]
-    ) -> tuple[Tensor, LabelAttentionOutput | None, dict[str, Any]]:
-        """The encoder with the fusion applied at its stage (A-ME: eqs. 1, 4-14): ``(hidden,
-        the label-token head's output if it ran first, what the fusion left for loss terms)``."""
+        self,
+        encoder_inputs: dict[str, Tensor],
+        batch: Mapping[str, Any],
+        present: list[str],
+        aux: dict[str, Any],
+    ) -> tuple[Tensor, LabelAttentionOutput | None]:
+        """The encoder with the fusion applied at its stage (A-ME: eqs. 1, 4-14): ``(hidden, the
+        label-token head's output if it ran before an output-stage fusion)``; what the fusion
+        hands to the loss terms (``FusionOutput.aux``) goes into ``aux``."""
         expected = self.config.modalities
         if set(present) != set(expected):
             raise ValueError(
@@ -223,20 +229,28 @@ class IntentModel(DescriptionBank, nn.Module):
             descriptions=getattr(self, "descriptions", None),
             description_mask=getattr(self, "description_mask", None),
         )
-        extra = {"context": context} if spec.uses_context else {}
+
+        def apply(hidden: Tensor) -> Tensor:
+            extra = {"context": context} if spec.uses_context else {}
+            out = self.fusion(hidden, text_mask, features, masks, **extra)
+            if isinstance(out, FusionOutput):
+                aux.update(out.aux)
+                out = out.hidden
+            return out
+
         if stage == "output":
             hidden = self.encoder(**encoder_inputs)[0]
             label_out = None
             if self.label_attention is not None:  # the text tokens H_t, before the fusion
                 label_out = self._label_tokens(hidden, text_mask.bool())
                 context.text_similarity = label_out.similarity
-            return self.fusion(hidden, text_mask, features, masks, **extra), label_out, context.aux
+            return apply(hidden), label_out
 
         def fuse(module: nn.Module, args: Any, output: Any) -> Any:  # e.g. E_text -> E_m
             hidden = output if isinstance(output, Tensor) else output[0]
             if not isinstance(hidden, Tensor):
                 raise TypeError(f"{type(module).__name__} returned {type(output).__name__}")
-            fused = self.fusion(hidden, text_mask, features, masks, **extra)
+            fused = apply(hidden)
             return fused if isinstance(output, Tensor) else (fused, *output[1:])
 
         if stage == "embeddings":
@@ -248,7 +262,7 @@ class IntentModel(DescriptionBank, nn.Module):
             hidden = self.encoder(**encoder_inputs)[0]  # eq. 14: E_f = Multimodal-Encoder(E_m)
         finally:
             handle.remove()
-        return hidden, None, context.aux
+        return hidden, None
 
     def loss_terms(
         self, out: ModelOutput, labels: Tensor, in_range: Tensor, is_oos: Tensor | None
