@@ -38,6 +38,7 @@ _EXPORTS = {
     "Prediction": "labelsync.prediction",
     "evaluate_open_set": "labelsync.ood.evaluate",
     "register_detector": "labelsync.ood",
+    "KnnSettings": "labelsync.inference",
     "available_detectors": "labelsync.ood",
 }
 
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .describe.prompts import PromptTemplate
     from .descriptions import Descriptions, LabelDescriptions
     from .errors import LabelsyncError
+    from .inference import KnnSettings
     from .labels import LabelSet, normalize_label
     from .ood import available_detectors, register_detector
     from .ood.evaluate import evaluate_open_set
