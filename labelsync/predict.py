@@ -89,6 +89,8 @@ class Predictor:
                 f"{self.inference.name} inference needs a kNN bank: use Predictor.from_run"
             )
         self.knn_state = knn_state
+        # raw clips -> features, as the run's training features were made (from_run sets it)
+        self.clips: Any = None
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, device: str | None = None) -> Predictor:
@@ -131,6 +133,16 @@ class Predictor:
 
             if TrainConfig.from_yaml(run.root / CONFIG_FILE).oos_mode == "class":
                 predictor.num_known = len(predictor.labels) - 1
+        from .media.clips import ClipInputs
+
+        info = run.info()
+        trained = {
+            m: [Path(r["path"]).name for r in records]
+            for m, records in info.get("features", {}).get("feature_files", {}).items()
+        }
+        predictor.clips = ClipInputs(
+            info.get("extractors", {}), trained, predictor.config.modalities
+        )
         if oos_detector:
             from .ood.calibrate import OODThreshold
             from .ood.detectors import get_detector
@@ -155,10 +167,21 @@ class Predictor:
         top_k: int = 3,
         batch_size: int = 32,
     ) -> list[Prediction]:
-        """Label, probability and top-k per text; ``video``/``audio``: an array or file per text."""
+        """Label, probability and top-k per text.
+
+        ``video``/``audio``: one per text, each a ``(T, D)`` array, a feature file
+        (``.npy``/``.npz``/``.safetensors``) or a raw clip (``.mp4``, ``.wav``, ...). Clips are
+        featurized as the run's training features were (a run from ``from_run`` whose features
+        came from ``labelsync features extract``); a video clip also gives the audio when the run
+        takes audio and ``audio`` is not given.
+        """
         import torch
 
+        from .media.clips import ClipInputs
+
         texts = [texts] if isinstance(texts, str) else list(texts)
+        clips = self.clips or ClipInputs({}, {}, self.config.modalities)
+        video, audio = clips.convert(video, audio)
         if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
             raise LabelsyncError("no text to classify (give one or more non-empty texts)")
         features = {

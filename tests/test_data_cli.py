@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -117,21 +118,37 @@ def test_inspect_pickle_needs_allow_pickle_then_convert(capsys, tmp_path):
     root = write_mintrec(
         tmp_path, {"train": 20, "dev": 20, "test": 20}, features="pickle", video_dim=4, audio_dim=3
     )
-    line = assert_one_line_error(*run(capsys, "data", "inspect", "mintrec", "-d", root))
+    pickles = [root / "video_data" / "video_feats.pkl", root / "audio_data" / "audio_feats.pkl"]
+    # found pickles without the opt-in: text only, said in one warning naming them and the flag
+    code, out, err = run(capsys, "data", "inspect", "mintrec", "-d", root, "--json")
+    assert code == 0, err
+    assert json.loads(out)["modalities"] == ["text"]
+    warning = " ".join(err.split())  # the log handler wraps long lines
+    assert "pickle feature files not loaded: video_data/video_feats.pkl," in warning
+    assert "audio_data/audio_feats.pkl; pass --allow-pickle" in warning
+    assert warning.count("WARNING") == 1
+    # the same file named explicitly without the opt-in stays an error
+    code, out, err = run(
+        capsys, "data", "inspect", "mintrec", "-d", root, "--video-feats", pickles[0]
+    )
+    assert code == 1 and out == "" and "Traceback" not in err
+    line = err.splitlines()[-1]
+    assert line.startswith(f"error: {pickles[0]}: pickle files can run code")
     assert "--allow-pickle" in line and "convert-features" in line
 
     code, out, err = run(capsys, "data", "inspect", "mintrec", "-d", root, "--allow-pickle")
     assert code == 0, err
     assert "video (pickle)" in out
 
-    for modality in ("video", "audio"):
-        src, dst = root / f"{modality}_feats.pkl", root / f"{modality}_feats.safetensors"
+    for src in pickles:
+        dst = src.with_suffix(".safetensors")
         code, out, err = run(capsys, "convert-features", src, dst, "--allow-pickle")
         assert code == 0, err
-        assert re.search(rf"wrote .*{modality}_feats\.safetensors \(60 keys, dim \d", out)
-    # safetensors is now preferred over the pickles: no opt-in needed any more
+        assert re.search(rf"wrote .*{src.stem}\.safetensors \(60 keys, dim \d", out)
+    # safetensors is now preferred over the pickles: no opt-in needed, and no warning
     code, out, err = run(capsys, "data", "inspect", "mintrec", "-d", root, "--json")
     assert code == 0, err
+    assert "WARNING" not in err
     features = json.loads(out)["splits"]["test"]["features"]
     assert features["video"]["format"] == "safetensors" and features["video"]["dim"] == 4
     assert features["audio"]["dim"] == 3
@@ -140,7 +157,8 @@ def test_inspect_pickle_needs_allow_pickle_then_convert(capsys, tmp_path):
 def test_convert_features_refuses_pickle_without_opt_in(capsys, tmp_path):
     root = write_mintrec(tmp_path, {"train": 20, "dev": 1, "test": 1}, features="pickle")
     dst = tmp_path / "out.safetensors"
-    line = assert_one_line_error(*run(capsys, "convert-features", root / "video_feats.pkl", dst))
+    src = root / "video_data" / "video_feats.pkl"
+    line = assert_one_line_error(*run(capsys, "convert-features", src, dst))
     assert "pickle files can run code" in line
     assert not dst.exists() and not list(tmp_path.glob(".out.safetensors*"))
 
@@ -194,3 +212,102 @@ def test_inspect_clinc150(capsys):
         "dev": (3000, 100),
         "test": (4500, 1000),
     }
+
+
+def test_inspect_each_synthetic_release_layout(capsys, tmp_path):
+    layouts = {
+        "mintrec": write_mintrec(
+            tmp_path / "m1", {"train": 6, "dev": 3, "test": 3}, features="pickle", video_dim=256
+        ),
+        "mintrec-tcl-map": write_mintrec(
+            tmp_path / "m1t",
+            {"train": 6, "dev": 3, "test": 3},
+            features="safetensors",
+            video_dim=1024,
+            feature_names=("swin_feats", "wavlm_feats"),
+        ),
+        "mintrec2": write_mintrec2(
+            tmp_path / "m2",
+            {"train": 6, "dev": 3, "test": 3},
+            {"train": 2, "dev": 1, "test": 2},
+            features="pickle",
+        ),
+    }
+    expected_files = {
+        "mintrec": ["video_data/video_feats.pkl", "audio_data/audio_feats.pkl"],
+        "mintrec-tcl-map": [
+            "video_data/swin_feats.safetensors",
+            "audio_data/wavlm_feats.safetensors",
+        ],
+        "mintrec2": [
+            "in-scope/video_data/swin_roi.pkl",
+            "out-of-scope/MIntRec2.0-OOD/video_data/swin_roi.pkl",
+            "in-scope/audio_data/wavlm_feats.pkl",
+            "out-of-scope/MIntRec2.0-OOD/audio_data/wavlm_feats.pkl",
+        ],
+    }
+    for layout, root in layouts.items():
+        name = layout.split("-")[0]
+        args = ("data", "inspect", name, "-d", root, "--allow-pickle")
+        code, out, err = run(capsys, *args, "--json")
+        assert code == 0 and "WARNING" not in err, err
+        summary = json.loads(out)
+        video_dim = 1024 if layout == "mintrec-tcl-map" else 256
+        oos = {"train": 2, "dev": 1, "test": 2} if name == "mintrec2" else dict.fromkeys(SPLITS3, 0)
+        for split, info in summary["splits"].items():
+            assert info["out_of_scope"] == oos[split]
+            assert info["features"]["video"]["dim"] == video_dim
+            assert info["features"]["audio"]["dim"] == 768
+            assert (
+                info["features"]["video"]["coverage"] == info["features"]["audio"]["coverage"] == 1
+            )
+        files = [
+            f["name"] for m in ("video", "audio") for f in summary["feature_files"][m]["files"]
+        ]
+        assert files == expected_files[layout]
+        assert summary["max_lengths"] == (
+            {"text": 50, "video": 180, "audio": 400}
+            if name == "mintrec2"
+            else {"text": 50, "video": 230, "audio": 480}
+        )
+        code, out, err = run(capsys, *args)
+        assert code == 0, err
+        assert (
+            "Feature files" in out
+            and f"video ({summary['splits']['test']['features']['video']['format']})" in out
+        )
+        print(f"--- {layout}\n{out}", file=sys.__stdout__)  # shown with pytest -s
+
+
+SPLITS3 = ("train", "dev", "test")
+
+
+def test_inspect_feature_flags_one_spelling_and_ambiguity(capsys, tmp_path):
+    root = write_mintrec(
+        tmp_path, {"train": 4, "dev": 2, "test": 2}, features="npz", video_dim=4, audio_dim=3
+    )
+    write_mintrec(
+        tmp_path / "swin",
+        {"train": 4, "dev": 2, "test": 2},
+        features="npz",
+        video_dim=6,
+        feature_names=("swin_feats", "wavlm_feats"),
+    )
+    swin = root / "video_data" / "swin_feats.npz"
+    (tmp_path / "swin" / "video_data" / "swin_feats.npz").rename(swin)
+    line = assert_one_line_error(*run(capsys, "data", "inspect", "mintrec", "-d", root))
+    assert (
+        "2 candidate video feature files: video_data/video_feats.npz, video_data/swin_feats.npz"
+        in line
+    )
+    for flag in ("--video-feats", "--video"):  # --video: the older spelling, kept hidden
+        code, out, err = run(capsys, "data", "inspect", "mintrec", "-d", root, flag, swin, "--json")
+        assert code == 0, err
+        assert json.loads(out)["splits"]["train"]["features"]["video"]["dim"] == 6
+        assert "video_data/video_feats.npz" in " ".join(err.split())  # named as unused
+    code, _, err = run(
+        capsys, "data", "inspect", "mintrec", "-d", root, "--video", swin, "--video-feats", swin
+    )
+    assert code == 2 and "older spelling of --video-feats" in err
+    code, out, _ = run(capsys, "data", "inspect", "--help")
+    assert "--video-feats" in out and "--audio-feats" in out and "--video " not in out

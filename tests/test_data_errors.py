@@ -182,13 +182,19 @@ def test_bad_feature_shape_and_empty_features(tmp_path):
     assert "has no frames" in load_error("mintrec2", root, error=FeatureError)
 
 
-def test_pickle_needs_opt_in(tmp_path):
+def test_pickle_needs_opt_in(tmp_path, caplog):
     root = write_mintrec(tmp_path, SMALL, features="pickle", video_dim=4, audio_dim=4)
+    video = root / "video_data" / "video_feats.pkl"
     before = tree(root)
-    message = load_error("mintrec", root, error=PickleNotAllowedError)
-    assert message.startswith(f"{root / 'video_feats.pkl'}: pickle files can run code")
+    with caplog.at_level("WARNING", logger="labelsync.data"):
+        assert load_dataset("mintrec", root).modalities == ["text"]  # found: skipped, said so
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "video_data/video_feats.pkl, audio_data/audio_feats.pkl" in warning
+    assert "pass --allow-pickle (API: allow_pickle=True)" in warning
+    message = load_error("mintrec", root, video_feats=video, error=PickleNotAllowedError)
+    assert message.startswith(f"{video}: pickle files can run code")
     assert "--allow-pickle" in message
-    assert f"labelsync convert-features {root / 'video_feats.pkl'}" in message
+    assert f"labelsync convert-features {video}" in message
     assert tree(root) == before
     assert len(load_dataset("mintrec", root, allow_pickle=True).feature_stores) == 2
 

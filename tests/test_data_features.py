@@ -22,6 +22,7 @@ from labelsync.data import (
     pad_features,
 )
 from labelsync.data import features as features_module
+from labelsync.data.feature_store import UnionStore
 from labelsync.data.features import NpzStore, SafetensorsStore
 from labelsync.data.synthetic import write_feature_file, write_mintrec, write_mintrec2
 from labelsync.data.writers import save_features, write_safetensors
@@ -147,11 +148,12 @@ def test_arrays_stay_out_of_arrow_and_npz_members_are_memory_mapped(per_format):
     ds = load_dataset("mintrec2", per_format["npz"])
     for split in ds.splits.values():
         assert "video" not in split.column_names and "audio" not in split.column_names
-    feature_bytes = sum(p.stat().st_size for p in per_format["npz"].glob("*_feats.npz"))
+    feature_bytes = sum(p.stat().st_size for p in per_format["npz"].rglob("*.npz"))
     arrow_bytes = sum(split.data.nbytes for split in ds.splits.values())
     assert arrow_bytes < feature_bytes / 5
-    store = ds.feature_stores["audio"]
-    assert isinstance(store, NpzStore) and store.compressed == 0
+    store = ds.feature_stores["audio"]  # in-scope + out-of-scope files read as one
+    assert isinstance(store, UnionStore) and len(store.parts) == 2
+    assert all(isinstance(part, NpzStore) and part.compressed == 0 for part in store.parts)
     view = store.raw(ds["train"][0]["key"])
     assert not view.flags.owndata and not view.flags.writeable  # a view into the file's mmap
 
@@ -176,7 +178,13 @@ def test_each_feature_file_is_loaded_once(per_format, monkeypatch):
     monkeypatch.setattr(features_module.pickle, "load", counting_load)
     ds = load_dataset("mintrec2", per_format["pickle"], allow_pickle=True)
     ds.collator()(list(ds["train"]) + list(ds["test"]))
-    assert sorted(Path(c).name for c in calls) == ["audio_feats.pkl", "video_feats.pkl"]
+    # in-scope and out-of-scope files of each modality, each read once
+    assert sorted(Path(c).relative_to(per_format["pickle"]).as_posix() for c in calls) == [
+        "in-scope/audio_data/wavlm_feats.pkl",
+        "in-scope/video_data/swin_roi.pkl",
+        "out-of-scope/MIntRec2.0-OOD/audio_data/wavlm_feats.pkl",
+        "out-of-scope/MIntRec2.0-OOD/video_data/swin_roi.pkl",
+    ]
 
 
 def test_stores_survive_pickling_for_dataloader_workers(per_format):
@@ -190,11 +198,10 @@ def test_stores_survive_pickling_for_dataloader_workers(per_format):
 
 def test_explicit_feature_paths_and_text_only(per_format):
     root = per_format["safetensors"]
-    ds = load_dataset("mintrec2", root, features={"audio": root / "audio_feats.safetensors"})
+    audio = root / "in-scope" / "audio_data" / "wavlm_feats.safetensors"  # + its OOS part
+    ds = load_dataset("mintrec2", root, features={"audio": audio})
     assert ds.modalities == ["text", "audio"]
-    both = load_dataset(
-        "mintrec2", root, features={"video": "auto", "audio": root / "audio_feats.safetensors"}
-    )
+    both = load_dataset("mintrec2", root, features={"video": "auto", "audio": audio})
     assert both.modalities == ["text", "video", "audio"]
     assert load_dataset("mintrec2", root, features=None).modalities == ["text"]
     arrays = {

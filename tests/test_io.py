@@ -24,3 +24,13 @@ def test_atomic_directory_replaces_only_on_success(tmp_path):
 def test_atomic_write_text_leaves_no_temp_file(tmp_path):
     atomic_write_text(tmp_path / "x.json", "{}")
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_atomic_files_get_the_permissions_of_a_plain_open(tmp_path):
+    import os
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic_write_text(tmp_path / "atomic.txt", "x")
+    mode = os.stat(tmp_path / "atomic.txt").st_mode & 0o777
+    assert mode == os.stat(plain).st_mode & 0o777  # not mkstemp's private 0600

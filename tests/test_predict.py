@@ -122,3 +122,11 @@ def text_only_copy(run: Path, target: Path) -> Path:
     for name in ("train.tsv", "dev.tsv", "test.tsv"):
         shutil.copy(source / name, target / name)
     return target
+
+
+def test_a_run_on_release_features_refuses_a_raw_clip_in_one_line(av_run, capsys, tmp_path):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not decoded: the run cannot featurize it anyway")
+    code, _, err = run_cli(capsys, "predict", av_run, "--text", "hello there", "--video", clip)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "not from `labelsync features extract`" in err and "video_feats" in err

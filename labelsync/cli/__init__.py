@@ -30,7 +30,7 @@ app = typer.Typer(
 )
 
 # Modules under labelsync/cli/ that register commands on `app` when imported.
-_COMMAND_MODULES = ["describe", "data", "store", "train", "evaluate"]
+_COMMAND_MODULES = ["describe", "data", "store", "train", "evaluate", "features"]
 
 
 @app.callback()

@@ -29,8 +29,14 @@ def inspect_command(
         ..., help="mintrec, mintrec2, clinc150, or a path to custom CSV/TSV/JSONL data."
     ),
     data_dir: Path | None = typer.Option(None, "--data-dir", "-d", help="Folder with its files."),
-    video: Path | None = typer.Option(None, "--video", help="Video feature file (else auto)."),
-    audio: Path | None = typer.Option(None, "--audio", help="Audio feature file (else auto)."),
+    video_feats: Path | None = typer.Option(
+        None, "--video-feats", help="Video feature file (else found in the data folder)."
+    ),
+    audio_feats: Path | None = typer.Option(
+        None, "--audio-feats", help="Audio feature file (else found in the data folder)."
+    ),
+    video_old: Path | None = typer.Option(None, "--video", hidden=True),
+    audio_old: Path | None = typer.Option(None, "--audio", hidden=True),
     no_features: bool = typer.Option(False, "--no-features", help="Text only: skip features."),
     allow_pickle: bool = typer.Option(
         False, "--allow-pickle", help="Allow .pkl feature files (unpickling can run code)."
@@ -46,27 +52,39 @@ def inspect_command(
 ) -> None:
     """Per-split sizes, in-scope/out-of-scope counts, text lengths, features and labels.
 
-    Example: labelsync data inspect mintrec --data-dir data/MIntRec
+    Example: labelsync data inspect mintrec2 --data-dir MIntRec2.0 --allow-pickle
     """
-    from ..data import load_dataset
+    from ..data import load_dataset, summarize
 
-    features: Any = None if no_features else {"video": video or "auto", "audio": audio or "auto"}
+    video_feats = _one_spelling("--video-feats", video_feats, "--video", video_old)
+    audio_feats = _one_spelling("--audio-feats", audio_feats, "--audio", audio_old)
+    if no_features and (video_feats or audio_feats):
+        raise typer.BadParameter("--no-features and --video-feats/--audio-feats: drop one")
     dataset_obj = load_dataset(
         dataset,
         data_dir,
-        features=features,
+        video_feats=video_feats,
+        audio_feats=audio_feats,
+        features=None if no_features else "auto",
         allow_pickle=allow_pickle,
         labels=labels,
         oos_label=oos_label,
         variant=variant,
     )
-    summary = dataset_obj.summary()
+    summary = summarize(dataset_obj)
     for warning in summary["warnings"]:
         stderr_console().print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
         return
     _render(summary)
+
+
+def _one_spelling(name: str, value: Path | None, old: str, old_value: Path | None) -> Path | None:
+    """``--video`` is the older spelling of ``--video-feats`` (hidden; both at once is an error)."""
+    if value is not None and old_value is not None:
+        raise typer.BadParameter(f"{old} is the older spelling of {name}: give one")
+    return value if value is not None else old_value
 
 
 def _render(summary: dict[str, Any]) -> None:
@@ -114,6 +132,24 @@ def _render(summary: dict[str, Any]) -> None:
                     f"{frames['over_max']} (> {summary['max_lengths'][modality]})",
                 )
         console.print(features)
+        files = Table(title="Feature files")
+        for column in ("modality", "file", "format", "dim", "keys", "sha256 (first MB)"):
+            files.add_column(
+                column,
+                justify="right" if column in ("dim", "keys") else "left",
+                overflow="fold",  # long release paths wrap rather than lose their end
+            )
+        for modality, info in summary["feature_files"].items():
+            for record in info["files"]:
+                files.add_row(
+                    modality,
+                    record["name"],
+                    record["format"],
+                    str(record["dim"]),
+                    str(record["keys"]),
+                    (record["sha256_first_mb"] or "-")[:16],
+                )
+        console.print(files)
     labels = Table(title="Label distribution")
     labels.add_column("label")
     for name in splits:

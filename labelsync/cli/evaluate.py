@@ -45,6 +45,12 @@ def evaluate_command(
     dataset: str = typer.Option(
         None, "--dataset", help="Evaluate on another dataset with the same labels."
     ),
+    video_feats: Path = typer.Option(
+        None, "--video-feats", help="Where the video features are now."
+    ),
+    audio_feats: Path = typer.Option(
+        None, "--audio-feats", help="Where the audio features are now."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
     oos_detector: list[str] = typer.Option(
         None,
@@ -76,7 +82,10 @@ def evaluate_command(
             "out-of-scope detectors score the model's own outputs; leave --inference out",
             param_hint="--inference",
         )
-    evaluator = Evaluator(run, dataset=dataset, data_dir=str(data_dir) if data_dir else None)
+    moved = {"video_feats": video_feats, "audio_feats": audio_feats, "data_dir": data_dir}
+    evaluator = Evaluator(
+        run, dataset=dataset, **{k: str(v.resolve()) for k, v in moved.items() if v is not None}
+    )
     if oos_detector:
         names = [n.strip() for value in oos_detector for n in value.split(",") if n.strip()]
         _evaluate_ood(evaluator, names, split, seed, threshold_by, target_recall, as_json)
@@ -180,9 +189,14 @@ def predict_command(
     run: Path = typer.Argument(..., help="Run directory written by `labelsync train`."),
     text: list[str] = typer.Option(..., "--text", "-t", help="Text to classify (repeatable)."),
     video: list[Path] = typer.Option(
-        None, "--video", help="Video features (.npy/.npz/.safetensors), one per --text."
+        None,
+        "--video",
+        help="Per --text: video features (.npy/.npz/.safetensors) or a raw clip (.mp4, ...); "
+        "a clip also gives the audio when --audio is left out.",
     ),
-    audio: list[Path] = typer.Option(None, "--audio", help="Audio features, one per --text."),
+    audio: list[Path] = typer.Option(
+        None, "--audio", help="Per --text: audio features or a raw audio/video file."
+    ),
     seed: int = typer.Option(None, "--seed", help="Checkpoint of this seed (default: best dev)."),
     top_k: int = typer.Option(3, "--top-k", "-k", min=1, help="Labels to show per text."),
     as_json: bool = typer.Option(False, "--json", help="One JSON line per text."),

@@ -133,6 +133,12 @@ def train_command(
     k: int = typer.Option(None, "--k", min=1, help="Anchors per modality (default 8)."),
     tau: float = typer.Option(None, "--tau", help="Triplet loss temperature (default 0.7)."),
     text_only: bool = typer.Option(False, "--text-only", help="Ignore video/audio feature files."),
+    video_feats: Path = typer.Option(
+        None, "--video-feats", help="Video feature file (or folder) to use, e.g. swin_feats.pkl."
+    ),
+    audio_feats: Path = typer.Option(
+        None, "--audio-feats", help="Audio feature file (or folder) to use, e.g. wavlm_feats.pkl."
+    ),
     allow_pickle: bool = typer.Option(
         False, "--allow-pickle", help="Allow .pkl feature files (can run code)."
     ),
@@ -162,6 +168,8 @@ def train_command(
     from ..training import TrainConfig, Trainer
 
     dataset, seed_list = _seeds_and_dataset(dataset, seeds, list(ctx.args))
+    if text_only and (video_feats or audio_feats):
+        raise typer.BadParameter("--text-only ignores every feature file; drop --video/audio-feats")
     overrides: dict[str, Any] = {
         "descriptions": str(descriptions.resolve()) if descriptions else None,
         "reviewed_descriptions": True if reviewed_descriptions else None,
@@ -179,6 +187,8 @@ def train_command(
         "k": k,
         "tau": tau,
         "text_only": True if text_only else None,
+        "video_feats": str(video_feats.resolve()) if video_feats else None,
+        "audio_feats": str(audio_feats.resolve()) if audio_feats else None,
         "allow_pickle": True if allow_pickle else None,
         "cpu": True if cpu else None,
         "mixed_precision": mixed_precision,

@@ -1,9 +1,7 @@
-"""Shared data types: errors, records, maximum lengths and the loaded ``IntentDataset``.
+"""Shared data types that every reader uses: errors, rows, maximum lengths, feature layouts.
 
-Label ids: in-scope labels take ids ``0 .. K-1`` from the dataset's ``LabelSet`` (joined by name,
-never by position); out-of-scope rows take ``label_id = K`` (``IntentDataset.oos_label_id``), so
-K+1-way training uses ``num_classes(include_oos=True)`` directly and in-scope-only training keeps
-the rows with ``is_oos == False``.
+This module imports nothing else from ``labelsync.data``, so readers, feature stores and the
+``IntentDataset`` (``dataset.py``) can all depend on it without a cycle.
 """
 
 from __future__ import annotations
@@ -11,17 +9,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import LabelsyncError
 from ..labels import LabelSet, normalize_label
-
-if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
-    from datasets import Dataset, DatasetDict
-
-    from .collate import IntentCollator
-    from .features import FeatureStore
 
 __all__ = [
     "SPLITS",
@@ -31,7 +22,8 @@ __all__ = [
     "MaxLengths",
     "Record",
     "ParsedData",
-    "IntentDataset",
+    "FeatureLayout",
+    "RecordCollector",
 ]
 
 log = logging.getLogger(__name__)
@@ -53,7 +45,11 @@ class PickleNotAllowedError(FeatureError):
 
 @dataclass(frozen=True)
 class MaxLengths:
-    """Maximum sequence lengths per modality (A-MESS, seed 003 Sec. III-D: 50 / 180 / 400)."""
+    """Maximum sequence lengths per modality; frames past them are cut, shorter ones zero-padded.
+
+    The defaults are MIntRec2.0's (A-MESS, seed 003 Sec. III-D: 50 / 180 / 400); each release
+    reader gives its own (``ParsedData.max_lengths``), used when the caller sets none.
+    """
 
     text: int = 50
     video: int = 180
@@ -71,6 +67,37 @@ class MaxLengths:
         except AttributeError:
             raise DataError(f"no maximum length for modality {modality!r}") from None
 
+    def to_dict(self) -> dict[str, int]:
+        """``{"text": ..., "video": ..., "audio": ...}`` (what a run records)."""
+        return {"text": self.text, "video": self.video, "audio": self.audio}
+
+    def updated(self, overrides: Mapping[str, int | None] | None) -> MaxLengths:
+        """A copy with the non-None values of ``overrides`` (unknown names are a DataError)."""
+        values = self.to_dict()
+        for name, value in (overrides or {}).items():
+            if name not in values:
+                raise DataError(f"no maximum length for modality {name!r} (text, video, audio)")
+            if value is not None:
+                values[name] = int(value)
+        return MaxLengths(**values)
+
+
+@dataclass(frozen=True)
+class FeatureLayout:
+    """Where a release keeps its feature files.
+
+    ``names``: modality -> accepted file stems (``swin_roi`` finds ``swin_roi.pkl``,
+    ``.npz``, ``.safetensors``); ``parts``: sub-folders of the data folder that each hold their own
+    files for their own rows (MIntRec2.0: ``in-scope`` and ``out-of-scope/MIntRec2.0-OOD``; the
+    store of a modality is then the union of the parts). In every part (and in the data folder
+    itself) files are looked for in ``{modality}_data/`` and next to the TSV files.
+    """
+
+    names: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: {"video": ("video_feats",), "audio": ("audio_feats",)}
+    )
+    parts: tuple[str, ...] = ("",)
+
 
 @dataclass
 class Record:
@@ -84,7 +111,12 @@ class Record:
 
 @dataclass
 class ParsedData:
-    """What a format reader returns: rows per split, the label set and where features live."""
+    """What a format reader returns: rows per split, the label set and where features live.
+
+    ``feature_dir`` is searched for feature files laid out as ``feature_layout`` says (None: the
+    generic ``{video,audio}_feats.*``); ``max_lengths`` are the release's defaults (None: the
+    ``MaxLengths`` defaults).
+    """
 
     name: str
     splits: dict[str, list[Record]]
@@ -93,6 +125,8 @@ class ParsedData:
     source: str
     feature_dir: str | None = None
     has_keys: bool = True  # False when keys were made up (custom data without an id column)
+    feature_layout: FeatureLayout | None = None
+    max_lengths: MaxLengths | None = None
 
 
 class RecordCollector:
@@ -137,92 +171,3 @@ class RecordCollector:
             suggestion = f"; did you mean {hint!r}?" if hint else ""
             raise DataError(f"{where}: unknown label {label!r} in field 'label'{suggestion}")
         out.append(Record(key, text.strip(), self.labels.canonical(label), False))
-
-
-@dataclass
-class IntentDataset:
-    """A loaded dataset: ``splits`` (a ``datasets.DatasetDict``), its ``labels`` and feature stores.
-
-    Columns of every split: ``key``, ``text``, ``label`` (display name), ``label_id``
-    (a ``ClassLabel``: in-scope ids ``0..K-1``, out-of-scope ``K``), ``is_oos`` and, per feature
-    modality, ``{modality}_length`` (frames in the file). Feature arrays stay in memory-mapped
-    ``feature_stores`` (modality -> store, keyed by ``key``) and are padded per batch by
-    ``collator()``; ``with_features(split)`` gives a view that adds them lazily per row.
-    """
-
-    splits: DatasetDict
-    labels: LabelSet
-    oos_label: str | None = None
-    feature_stores: dict[str, FeatureStore] = field(default_factory=dict)
-    max_lengths: MaxLengths = field(default_factory=MaxLengths)
-    name: str = "custom"
-    source: str | None = None
-
-    @property
-    def num_labels(self) -> int:
-        """Number of in-scope classes K (the out-of-scope class is not counted)."""
-        return len(self.labels)
-
-    @property
-    def oos_label_id(self) -> int | None:
-        """The ``label_id`` of out-of-scope rows (``K``), or None when the dataset has no OOS."""
-        return len(self.labels) if self.oos_label else None
-
-    def num_classes(self, include_oos: bool = False) -> int:
-        """K, or K+1 with ``include_oos`` when the dataset defines an out-of-scope label."""
-        return self.num_labels + (1 if include_oos and self.oos_label else 0)
-
-    def label_names(self, include_oos: bool = False) -> list[str]:
-        """Display names by id; with ``include_oos`` the OOS name is last (id K)."""
-        names = self.labels.names
-        return names + [self.oos_label] if include_oos and self.oos_label else names
-
-    @property
-    def modalities(self) -> list[str]:
-        """``text`` plus the feature modalities present (``video``, ``audio``)."""
-        return ["text", *self.feature_stores]
-
-    @property
-    def feature_dims(self) -> dict[str, int]:
-        """Feature dimension D per modality."""
-        return {name: store.dim for name, store in self.feature_stores.items()}
-
-    def __getitem__(self, split: str) -> Dataset:
-        if split not in self.splits:
-            raise DataError(f"{self.name}: no split {split!r} (have {', '.join(self.splits)})")
-        return self.splits[split]
-
-    def features_for(self, key: str) -> dict[str, np.ndarray]:
-        """The unpadded ``(T, D)`` arrays of one sample, by modality."""
-        return {name: store[key] for name, store in self.feature_stores.items()}
-
-    def with_features(self, split: str) -> Dataset:
-        """``split`` with lazily added ``video``/``audio`` columns (read on access, not stored)."""
-        stores = self.feature_stores
-
-        def add_features(batch: Mapping[str, list]) -> dict[str, list]:
-            out = dict(batch)
-            for name, store in stores.items():
-                out[name] = [store[key] for key in batch["key"]]
-            return out
-
-        return self[split].with_transform(add_features)
-
-    def collator(self, **kwargs: Any) -> IntentCollator:
-        """A collate function padding this dataset's features per batch (see ``IntentCollator``)."""
-        from .collate import IntentCollator
-
-        kwargs.setdefault("max_lengths", self.max_lengths)
-        return IntentCollator(self.feature_stores, **kwargs)
-
-    def summary(self) -> dict[str, Any]:
-        """Per-split counts, text lengths, feature coverage and label distribution."""
-        from .summary import summarize
-
-        return summarize(self)
-
-    def __repr__(self) -> str:
-        sizes = ", ".join(f"{name}={len(split)}" for name, split in self.splits.items())
-        oos = f", oos={self.oos_label!r}" if self.oos_label else ""
-        mods = "+".join(self.modalities)
-        return f"IntentDataset({self.name}: {sizes}; {len(self.labels)} labels{oos}; {mods})"

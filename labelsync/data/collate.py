@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .base import FeatureError, MaxLengths
-from .features import FeatureStore
+from .feature_store import FeatureStore
 
 __all__ = ["IntentCollator", "pad_features"]
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ..labels import LabelSet, normalize_label
 from .base import SPLITS, DataError, ParsedData, Record, RecordCollector
 from .tabular import Column, header_key, pick, read_table
 
-__all__ = ["read_custom", "CUSTOM_COLUMNS", "DATA_SUFFIXES"]
+__all__ = ["read_custom", "iter_labelled_rows", "CUSTOM_COLUMNS", "DATA_SUFFIXES"]
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +90,7 @@ def read_custom(
     has_keys = True
     for split, file in files.items():
         records: list[Record] = []
-        reader = _read_jsonl if file.suffix.lower() == ".jsonl" else _read_delimited
-        for where, key, text, label in reader(file):
+        for where, key, text, label in iter_labelled_rows(file):
             has_keys = has_keys and key is not None
             key = key if key is not None else f"{split}_{len(records)}"
             collector.add(records, key=key, text=text, label=label, where=where)
@@ -118,8 +119,18 @@ def _infer_labels(splits: dict[str, list[Record]], source: str) -> LabelSet:
     return labels
 
 
-def _read_delimited(path: Path):
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+def iter_labelled_rows(path: Path) -> Iterator[tuple[str, str | None, Any, Any]]:
+    """``(where, id or None, text, label)`` per row of a CSV/TSV (header row required) or JSONL
+    file; ``where`` is ``"file: line N"``. Values are as read (checked by the caller)."""
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return _read_jsonl(path)
+    if suffix in (".csv", ".tsv", ".tab"):
+        return _read_delimited(path, "," if suffix == ".csv" else "\t")
+    raise DataError(f"{path}: unsupported data file (use .csv, .tsv or .jsonl)")
+
+
+def _read_delimited(path: Path, delimiter: str) -> Iterator[tuple[str, str | None, Any, Any]]:
     for where, row, indexes in read_table(
         path, CUSTOM_COLUMNS, delimiter=delimiter, positional=False
     ):
@@ -128,7 +139,7 @@ def _read_delimited(path: Path):
         yield where, key, text, pick(row, indexes, "label", where=where)
 
 
-def _read_jsonl(path: Path):
+def _read_jsonl(path: Path) -> Iterator[tuple[str, str | None, Any, Any]]:
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     with path.open(encoding="utf-8-sig") as handle:

@@ -1,7 +1,8 @@
-"""Feature stores: key -> ``(T, D)`` arrays read lazily from ``.safetensors``, ``.npz`` or pickle.
+"""Feature file formats: ``FeatureStore``s over ``.safetensors``, ``.npz`` and pickle files.
 
-Nothing is padded or copied at load time: a store reads shapes from the file's header and the
-arrays of a batch when the collate function asks for them.
+The store contract is ``feature_store.py``; finding a dataset's feature files and checking them
+against its rows is ``feature_files.py``. Nothing is padded or copied at load time: a store reads
+shapes from the file's header and the arrays of a batch when the collate function asks for them.
 
 - ``.safetensors``: opened with ``safetensors.safe_open(framework="np")`` (the file is memory-mapped
   by the library); ``read(key, max_len)`` reads only the first ``max_len`` frames.
@@ -11,8 +12,8 @@ arrays of a batch when the collate function asks for them.
 - ``.pkl``: the official MIntRec release format. Unpickling can run code, so it needs
   ``allow_pickle=True``; the whole dict is then held in memory.
 
-Arrays stored as ``(T, 1, D)`` are returned as ``(T, D)``. Stores are picklable (for DataLoader
-workers): open handles are dropped and reopened in the new process.
+A list of files opens as one ``UnionStore``. Stores are picklable (for DataLoader workers): open
+handles are dropped and reopened in the new process.
 """
 
 from __future__ import annotations
@@ -22,31 +23,29 @@ import mmap
 import os
 import pickle
 import zipfile
-from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .base import FeatureError, PickleNotAllowedError
+from .feature_store import FeatureStore, MemoryStore, UnionStore
 
 __all__ = [
-    "FeatureStore",
     "SafetensorsStore",
     "NpzStore",
-    "MemoryStore",
     "PickleStore",
     "open_feature_store",
-    "find_feature_file",
-    "check_features",
+    "pickle_hint",
     "FEATURE_SUFFIXES",
+    "PICKLE_SUFFIXES",
 ]
 
 log = logging.getLogger(__name__)
 
-# preference order when several files exist for one modality
-FEATURE_SUFFIXES = (".safetensors", ".npz", ".pkl")
+# preference order when one feature file exists in several formats
+FEATURE_SUFFIXES = (".safetensors", ".npz", ".pkl", ".pickle")
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 _ST_NUMPY = {
     "F16": "float16",
@@ -73,88 +72,6 @@ def pickle_hint(path: Path) -> str:
     )
 
 
-class FeatureStore(ABC, Mapping):
-    """A read-only mapping key -> ``(T, D)`` array whose data is read on access."""
-
-    format: str = "?"
-
-    def __init__(self, path: str | Path | None):
-        self.path = Path(path) if path is not None else None
-        self._dim: int | None = None
-
-    # -- what a subclass provides ------------------------------------------------------------
-    @abstractmethod
-    def keys(self) -> Any:  # a set-like view of the keys
-        """All keys in the file."""
-
-    @abstractmethod
-    def shape(self, key: str) -> tuple[int, ...]:
-        """The stored shape of ``key`` (no data read)."""
-
-    @abstractmethod
-    def dtype(self, key: str) -> np.dtype:
-        """The stored dtype of ``key`` (no data read)."""
-
-    @abstractmethod
-    def _read(self, key: str, max_len: int | None) -> np.ndarray:
-        """The stored array of ``key`` (first ``max_len`` frames), unsqueezed."""
-
-    # -- shared behaviour --------------------------------------------------------------------
-    def read(self, key: str, max_len: int | None = None) -> np.ndarray:
-        """The ``(T, D)`` array of ``key``, cut to ``max_len`` frames; KeyError if absent."""
-        if key not in self.keys():
-            raise KeyError(key)
-        array = self._read(key, max_len)
-        return array.reshape(array.shape[0], -1) if array.ndim == 3 else array
-
-    def raw(self, key: str) -> np.ndarray:
-        """The array of ``key`` exactly as stored (shape and dtype unchanged)."""
-        if key not in self.keys():
-            raise KeyError(key)
-        return self._read(key, None)
-
-    def __getitem__(self, key: str) -> np.ndarray:
-        return self.read(key)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.keys()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.keys())
-
-    def __len__(self) -> int:
-        return len(self.keys())
-
-    def length(self, key: str) -> int:
-        """Number of frames T of ``key``."""
-        return int(self.shape(key)[0])
-
-    @property
-    def dim(self) -> int:
-        """The feature dimension D (checked to agree across keys by ``check_features``)."""
-        if self._dim is None:
-            first = next(iter(self.keys()), None)
-            if first is None:
-                raise FeatureError(f"{self.where}: no features in the file")
-            self._dim = _dim_of(self.shape(first), self.where, first)
-        return self._dim
-
-    @property
-    def where(self) -> str:
-        return str(self.path) if self.path is not None else f"<{self.format} features>"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.where!r}, {len(self)} keys)"
-
-
-def _dim_of(shape: tuple[int, ...], where: str, key: str) -> int:
-    if len(shape) == 2 or (len(shape) == 3 and shape[1] == 1):
-        return int(shape[-1])
-    raise FeatureError(
-        f"{where}: key {key!r} has shape {tuple(shape)}, expected (T, D) or (T, 1, D)"
-    )
-
-
 class SafetensorsStore(FeatureStore):
     """Features in a ``.safetensors`` file, memory-mapped through ``safetensors.safe_open``."""
 
@@ -169,11 +86,11 @@ class SafetensorsStore(FeatureStore):
 
     def _handle(self) -> Any:
         if self._handle_pid is None or self._handle_pid[1] != os.getpid():
-            from safetensors import safe_open
+            from safetensors import SafetensorError, safe_open
 
             try:
                 handle = safe_open(str(self.path), framework="np")
-            except Exception as exc:  # safetensors raises its own error types
+            except (OSError, SafetensorError) as exc:
                 raise FeatureError(
                     f"{self.path}: not a readable safetensors file ({exc})"
                 ) from None
@@ -290,29 +207,6 @@ class NpzStore(FeatureStore):
         return {**self.__dict__, "_open": None}
 
 
-class MemoryStore(FeatureStore):
-    """Features already in memory: a dict key -> array (what the API accepts directly)."""
-
-    format = "memory"
-
-    def __init__(self, arrays: Mapping[str, Any], path: str | Path | None = None):
-        super().__init__(path)
-        self._arrays = {str(k): np.asarray(v) for k, v in arrays.items()}
-
-    def keys(self) -> Any:
-        return self._arrays.keys()
-
-    def shape(self, key: str) -> tuple[int, ...]:
-        return self._arrays[key].shape
-
-    def dtype(self, key: str) -> np.dtype:
-        return self._arrays[key].dtype
-
-    def _read(self, key: str, max_len: int | None) -> np.ndarray:
-        array = self._arrays[key]
-        return array if max_len is None else array[:max_len]
-
-
 class PickleStore(MemoryStore):
     """A pickled dict key -> array (official MIntRec format); loads only with ``allow_pickle``."""
 
@@ -334,13 +228,17 @@ class PickleStore(MemoryStore):
 
 
 def open_feature_store(
-    path: str | Path | Mapping[str, Any], *, allow_pickle: bool = False
+    path: str | Path | Mapping[str, Any] | Sequence[str | Path], *, allow_pickle: bool = False
 ) -> FeatureStore:
-    """Open a feature file by its suffix (``.safetensors``, ``.npz``, ``.pkl``) or wrap a dict."""
+    """Open a feature file by its suffix (``.safetensors``, ``.npz``, ``.pkl``), several files as
+    one ``UnionStore`` (a list or tuple of paths), or wrap a dict key -> array."""
     if isinstance(path, FeatureStore):
         return path
     if isinstance(path, Mapping):
         return MemoryStore(path)
+    if isinstance(path, (list, tuple)):
+        parts = [open_feature_store(p, allow_pickle=allow_pickle) for p in path]
+        return parts[0] if len(parts) == 1 else UnionStore(parts)
     path = Path(path)
     if not path.is_file():
         raise FeatureError(f"{path}: feature file not found")
@@ -352,62 +250,3 @@ def open_feature_store(
     if suffix in PICKLE_SUFFIXES:
         return PickleStore(path, allow_pickle=allow_pickle)
     raise FeatureError(f"{path}: unsupported feature file (use .safetensors, .npz or .pkl)")
-
-
-def find_feature_file(data_dir: str | Path, modality: str) -> Path | None:
-    """``<dir>/{modality}_feats.{safetensors,npz,pkl}`` or the official MIntRec
-    ``<dir>/{modality}_data/{modality}_feats.*``; safetensors is preferred when several exist."""
-    data_dir = Path(data_dir)
-    found = [
-        folder / f"{modality}_feats{suffix}"
-        for folder in (data_dir, data_dir / f"{modality}_data")
-        for suffix in FEATURE_SUFFIXES
-        if (folder / f"{modality}_feats{suffix}").is_file()
-    ]
-    if len(found) > 1:
-        log.info("%s features: using %s (also present: %s)", modality, found[0], found[1:])
-    return found[0] if found else None
-
-
-def check_features(
-    store: FeatureStore, modality: str, keys_by_split: Mapping[str, Iterable[str]]
-) -> dict[str, list[int]]:
-    """Check every key is present with a ``(T, D)``/``(T, 1, D)`` shape, one D and T >= 1.
-
-    Returns split -> lengths (T per row, in order); raises FeatureError naming the file, the
-    number of missing keys and the first few.
-    """
-    available = store.keys()
-    missing: dict[str, list[str]] = {}
-    for split, keys in keys_by_split.items():
-        absent = [k for k in keys if k not in available]
-        if absent:
-            missing[split] = absent
-    if missing:
-        total = sum(len(v) for v in missing.values())
-        per_split = ", ".join(f"{s}: {len(v)}" for s, v in missing.items())
-        first = [k for v in missing.values() for k in v][:5]
-        raise FeatureError(
-            f"{store.where}: {total} keys missing from the {modality} features ({per_split}); "
-            f"first: {', '.join(first)}"
-        )
-    lengths: dict[str, list[int]] = {}
-    reference: tuple[str, int] | None = None
-    for split, keys in keys_by_split.items():
-        split_lengths = lengths[split] = []
-        for key in keys:
-            shape = store.shape(key)
-            dim = _dim_of(shape, store.where, key)
-            if reference is None:
-                reference = (key, dim)
-            elif dim != reference[1]:
-                raise FeatureError(
-                    f"{store.where}: inconsistent {modality} feature dims: key {key!r} has "
-                    f"D={dim}, key {reference[0]!r} has D={reference[1]}"
-                )
-            if shape[0] < 1:
-                raise FeatureError(f"{store.where}: key {key!r} has no frames (shape {shape})")
-            split_lengths.append(int(shape[0]))
-    if reference is not None:
-        store._dim = reference[1]
-    return lengths

@@ -1,9 +1,10 @@
 """``load_dataset``: a registry of dataset readers plus the shared build step.
 
 A reader parses files into ``ParsedData`` (rows per split, validated against a ``LabelSet``);
-``load_dataset`` then opens each feature file once (shared by all splits), checks that every key
-has features of one dimension, and builds the ``datasets.DatasetDict`` with only the small columns
-(keys, text, labels, lengths) -- the arrays stay in the memory-mapped stores.
+``load_dataset`` then picks the feature files (``feature_files.py``: as the release lays them out,
+or the caller's), opens each once (shared by all splits), checks that every key has features of
+one dimension, and builds the ``datasets.DatasetDict`` with only the small columns (keys, text,
+labels, lengths) -- the arrays stay in the memory-mapped stores.
 """
 
 from __future__ import annotations
@@ -15,18 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from ..labels import LabelSet, normalize_label
-from .base import DataError, IntentDataset, MaxLengths, ParsedData
+from .base import DataError, MaxLengths, ParsedData
 from .clinc150 import read_clinc150
 from .custom import read_custom
-from .features import FeatureStore, check_features, find_feature_file, open_feature_store
+from .dataset import IntentDataset
+from .feature_files import MODALITIES, check_features, choose_feature_files
+from .feature_store import FeatureStore
+from .features import open_feature_store
 from .mintrec import read_mintrec
 from .mintrec2 import read_mintrec2
 
 __all__ = ["load_dataset", "register_dataset", "available_datasets", "MODALITIES"]
 
 log = logging.getLogger(__name__)
-
-MODALITIES = ("video", "audio")
 
 Reader = Callable[..., ParsedData]
 _READERS: dict[str, Reader] = {
@@ -37,7 +39,8 @@ _READERS: dict[str, Reader] = {
 }
 _ALIASES = {"mintrec2.0": "mintrec2", "mintrec 2.0": "mintrec2", "clinc": "clinc150"}
 
-FeatureSpec = str | Path | Mapping[str, Any] | FeatureStore
+# a file, several files (one store), a folder holding {modality}_feats.*, a dict or a store
+FeatureSpec = str | Path | Sequence[str | Path] | Mapping[str, Any] | FeatureStore
 
 
 def register_dataset(name: str, reader: Reader) -> None:
@@ -68,21 +71,29 @@ def load_dataset(
     name_or_path: str | Path,
     data_dir: str | Path | None = None,
     *,
-    features: str | Mapping[str, FeatureSpec] | None = "auto",
+    video_feats: FeatureSpec | None = None,
+    audio_feats: FeatureSpec | None = None,
+    features: str | Mapping[str, FeatureSpec | None] | None = "auto",
     allow_pickle: bool = False,
-    max_lengths: MaxLengths | Mapping[str, int] | None = None,
+    max_lengths: MaxLengths | Mapping[str, int | None] | None = None,
     labels: LabelSet | str | Path | Sequence[str] | None = None,
     oos_label: str | None = None,
     variant: str | None = None,
 ) -> IntentDataset:
     """Load ``mintrec``, ``mintrec2``, ``clinc150`` (from ``data_dir``) or a custom data path.
 
-    ``features``: ``"auto"`` finds ``<dir>/{video,audio}_feats.{safetensors,npz,pkl}``; a dict
-    ``{"video": path_or_dict_or_"auto", "audio": ...}`` names them (modalities left out or None
-    are not loaded); ``None`` is text-only. Pickle files need ``allow_pickle=True``.
-    ``labels`` overrides the preset label list (a ``LabelSet``, a preset name, a file or a list
-    of names). ``oos_label`` marks out-of-scope rows of custom data; ``variant`` picks a CLINC150
-    file (full, small, imbalanced, plus). Raises ``DataError`` with a one-line cause on bad input.
+    Feature files are found as each release lays them out (see ``feature_files.py``); two
+    candidates for one modality are an error naming both. ``video_feats`` / ``audio_feats`` pick
+    a file explicitly (a path, a list of paths read as one, a folder holding
+    ``{modality}_feats.*``, or a dict key -> array). ``features=None`` is text-only; a dict
+    ``{"video": ..., "audio": ...}`` is the older spelling of the same choice ("auto" finds,
+    modalities left out are not loaded). Pickle files need ``allow_pickle=True``: found ones
+    without it are skipped with a warning, an explicit one is an error. ``max_lengths``
+    (``MaxLengths`` or a dict of some of text/video/audio) defaults to the release's
+    (MIntRec 50/230/480, MIntRec2.0 50/180/400). ``labels`` overrides the preset label list (a
+    ``LabelSet``, a preset name, a file or a list of names). ``oos_label`` marks out-of-scope rows
+    of custom data; ``variant`` picks a CLINC150 file (full, small, imbalanced, plus). Raises
+    ``DataError`` with a one-line cause on bad input.
     """
     name = _dataset_name(str(name_or_path))
     if name is None:
@@ -99,6 +110,7 @@ def load_dataset(
         raise DataError(f"{name}: give the folder that holds its files (--data-dir)")
     if not Path(data_dir).exists():
         raise DataError(f"{data_dir}: data folder not found")
+    requested = _requested(features, {"video": video_feats, "audio": audio_feats})
     options = {"oos_label": oos_label, "variant": variant}
     reader = _READERS[name]
     accepted = inspect.signature(reader).parameters
@@ -107,18 +119,26 @@ def load_dataset(
             raise DataError(f"{name}: option {option!r} does not apply to this dataset")
     kwargs = {k: v for k, v in options.items() if v is not None}
     parsed = reader(data_dir, labels=_label_set(labels), **kwargs)
-    if isinstance(max_lengths, Mapping):
-        max_lengths = MaxLengths(**max_lengths)
-    stores = _open_stores(parsed, features, allow_pickle=allow_pickle)
-    dataset = build_dataset(parsed, stores, max_lengths or MaxLengths())
+    defaults = parsed.max_lengths or MaxLengths()
+    if not isinstance(max_lengths, MaxLengths):
+        max_lengths = defaults.updated(max_lengths)
+    stores = _open_stores(parsed, requested, allow_pickle=allow_pickle)
+    dataset = build_dataset(parsed, stores, max_lengths)
     log.info("loaded %r", dataset)
     return dataset
 
 
-def _open_stores(
-    parsed: ParsedData, features: str | Mapping[str, FeatureSpec] | None, *, allow_pickle: bool
-) -> dict[str, FeatureStore]:
+def _requested(
+    features: str | Mapping[str, FeatureSpec | None] | None,
+    explicit: Mapping[str, FeatureSpec | None],
+) -> dict[str, FeatureSpec | None]:
+    """Modality -> ``"auto"``, an explicit spec or None (not loaded)."""
+    picked = {m: spec for m, spec in explicit.items() if spec is not None}
     if features is None or features is False:
+        if picked:
+            raise DataError(
+                f"features=None (text only) conflicts with {', '.join(picked)}_feats: drop one"
+            )
         return {}
     if isinstance(features, str):
         if features != "auto":
@@ -127,14 +147,21 @@ def _open_stores(
     unknown = set(features) - set(MODALITIES)
     if unknown:
         raise DataError(f"unknown feature modality {sorted(unknown)[0]!r} (use video, audio)")
-    sources: dict[str, FeatureSpec] = {}
-    for modality, spec in features.items():
-        if isinstance(spec, str) and spec == "auto":
-            found = find_feature_file(parsed.feature_dir, modality) if parsed.feature_dir else None
-            if found is not None:
-                sources[modality] = found
-        elif spec is not None:
-            sources[modality] = spec
+    requested = dict(features)
+    for modality, spec in picked.items():
+        given = requested.get(modality)
+        if given is not None and not (isinstance(given, str) and given == "auto"):
+            raise DataError(f"{modality} features given twice (features= and {modality}_feats=)")
+        requested[modality] = spec
+    return requested
+
+
+def _open_stores(
+    parsed: ParsedData, requested: Mapping[str, FeatureSpec | None], *, allow_pickle: bool
+) -> dict[str, FeatureStore]:
+    sources = choose_feature_files(
+        parsed.feature_dir, parsed.feature_layout, requested, allow_pickle=allow_pickle
+    )
     if not sources:
         log.info("%s: no feature files; text only", parsed.source)
     if sources and not parsed.has_keys:
@@ -144,7 +171,12 @@ def _open_stores(
     opened: dict[Any, FeatureStore] = {}  # one store per file, shared by modalities and splits
     stores = {}
     for modality, spec in sources.items():
-        cache_key = Path(spec).resolve() if isinstance(spec, (str, Path)) else id(spec)
+        if isinstance(spec, (str, Path)):
+            cache_key: Any = Path(spec).resolve()
+        elif isinstance(spec, (list, tuple)):
+            cache_key = tuple(Path(p).resolve() for p in spec)
+        else:
+            cache_key = id(spec)
         if cache_key not in opened:
             opened[cache_key] = open_feature_store(spec, allow_pickle=allow_pickle)
         stores[modality] = opened[cache_key]

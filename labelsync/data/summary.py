@@ -1,12 +1,12 @@
-"""What ``labelsync data inspect`` shows: per-split counts, text lengths, features, labels."""
+"""What ``labelsync data inspect`` shows: per-split counts, text lengths, features, labels, and
+the feature files read (name, format, dim, keys, sha256 of the first MB)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .base import IntentDataset
+from .dataset import IntentDataset
 
 __all__ = ["summarize"]
 
@@ -62,6 +62,7 @@ def summarize(dataset: IntentDataset) -> dict[str, Any]:
                 "frames": {**_stats(lengths), "over_max": sum(n > max_len for n in lengths)},
             }
         splits[split] = info
+    files = dataset.feature_files
     return {
         "dataset": dataset.name,
         "source": dataset.source,
@@ -71,6 +72,14 @@ def summarize(dataset: IntentDataset) -> dict[str, Any]:
         "max_lengths": {
             "text": dataset.max_lengths.text,
             **{m: dataset.max_lengths.get(m) for m in dataset.feature_stores},
+        },
+        "feature_files": {
+            modality: {
+                "dim": store.dim,
+                "keys_in_files": len(store),
+                "files": [record.to_dict() for record in files[modality]],
+            }
+            for modality, store in dataset.feature_stores.items()
         },
         "splits": splits,
         "label_distribution": distribution,

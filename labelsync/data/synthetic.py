@@ -1,8 +1,20 @@
 """Tiny synthetic MIntRec / MIntRec2.0 / custom layouts for tests, demos and benchmarks.
 
-Everything is deterministic for a given ``seed``. Feature files are written one key at a time
-(``.safetensors`` or ``.npz``), so even feature sets larger than memory can be generated; the
-``pickle`` format (the official MIntRec release format) builds the dict in memory: small sizes only.
+The layouts are the releases' as downloaded (``layout="release"``, the default):
+
+- MIntRec: ``{split}.tsv``, ``video_data/video_feats.*`` (``(T, 1, D)``) and
+  ``audio_data/audio_feats.*`` (``feature_names=("swin_feats", "wavlm_feats")`` for the
+  TCL-MAP variant);
+- MIntRec2.0: ``in-scope/{split}.tsv`` with ``in-scope/video_data/swin_roi.*`` and
+  ``in-scope/audio_data/wavlm_feats.*``; ``out-of-scope/MIntRec2.0-OOD/{split}.tsv`` (label
+  ``UNK``) with their own ``video_data/swin_roi.*`` and ``audio_data/wavlm_feats.*``.
+
+``layout="flat"`` puts one ``video_feats.*`` / ``audio_feats.*`` covering every row next to the
+TSV files (what ``convert-features`` or a feature extractor leaves); for MIntRec2.0 it also uses
+the older ``out-of-scope/{split}.tsv`` spelling. Everything is deterministic for a given
+``seed``. Feature files are written one key at a time (``.safetensors`` or ``.npz``), so even
+feature sets larger than memory can be generated; the ``pickle`` format (the official release
+format) builds the dict in memory: small sizes only.
 """
 
 from __future__ import annotations
@@ -15,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..labels import LabelSet
+from .mintrec2 import MINTREC2_OOS_DIR
 from .writers import save_features, write_npz, write_safetensors
 
 __all__ = [
@@ -29,6 +42,7 @@ __all__ = [
 MINTREC_SIZES = {"train": 1334, "dev": 445, "test": 445}  # the official splits
 MINTREC2_SIZES = {"train": 60, "dev": 30, "test": 30}  # small by default (official: 6165/1106/2033)
 FORMAT_SUFFIX = {"safetensors": ".safetensors", "npz": ".npz", "pickle": ".pkl"}
+LAYOUTS = ("release", "flat")
 
 Frames = int | tuple[int, int]
 
@@ -98,10 +112,12 @@ def _write_tsv(path: Path, header: Sequence[str] | None, rows: list[list[str]]) 
 
 
 def _write_features(
-    root: Path,
+    folder: Path,
     keys: list[str],
     features: str | None,
     *,
+    names: tuple[str, str],
+    nested: bool,
     video_dim: int,
     audio_dim: int,
     video_frames: Frames,
@@ -109,13 +125,16 @@ def _write_features(
     seed: int,
     video_middle_axis: bool,
 ) -> None:
-    if features is None:
+    """``{video,audio}`` files named ``names`` in ``folder`` (``{modality}_data/`` if nested)."""
+    if features is None or not keys:
         return
     if features not in FORMAT_SUFFIX:
         raise ValueError(f"features must be one of {', '.join(FORMAT_SUFFIX)} or None")
     suffix = FORMAT_SUFFIX[features]
+    video_dir = folder / "video_data" if nested else folder
+    audio_dir = folder / "audio_data" if nested else folder
     write_feature_file(
-        root / f"video_feats{suffix}",
+        video_dir / f"{names[0]}{suffix}",
         keys,
         video_dim,
         video_frames,
@@ -123,8 +142,13 @@ def _write_features(
         middle_axis=video_middle_axis,
     )
     write_feature_file(
-        root / f"audio_feats{suffix}", keys, audio_dim, audio_frames, seed=seed + 202
+        audio_dir / f"{names[1]}{suffix}", keys, audio_dim, audio_frames, seed=seed + 202
     )
+
+
+def _check_layout(layout: str) -> None:
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
 
 
 def write_mintrec(
@@ -137,9 +161,12 @@ def write_mintrec(
     video_frames: Frames = (20, 230),
     audio_frames: Frames = (50, 480),
     seed: int = 0,
+    feature_names: tuple[str, str] = ("video_feats", "audio_feats"),
+    layout: str = "release",
 ) -> Path:
-    """A MIntRec folder: ``{train,dev,test}.tsv`` (+ ``video_feats``/``audio_feats``; video as
-    ``(T, 1, D)`` like the official release)."""
+    """A MIntRec folder: ``{train,dev,test}.tsv`` (+ ``video_data/video_feats.*`` and
+    ``audio_data/audio_feats.*``; video as ``(T, 1, D)`` like the official release)."""
+    _check_layout(layout)
     root = Path(root)
     rng = np.random.default_rng(seed)
     names = LabelSet.preset("mintrec").names
@@ -157,6 +184,8 @@ def write_mintrec(
         root,
         keys,
         features,
+        names=feature_names,
+        nested=layout == "release",
         video_dim=video_dim,
         audio_dim=audio_dim,
         video_frames=video_frames,
@@ -186,37 +215,54 @@ def write_mintrec2(
     video_frames: Frames = (20, 230),
     audio_frames: Frames = (50, 480),
     seed: int = 0,
+    layout: str = "release",
 ) -> Path:
-    """A MIntRec2.0 folder: ``in-scope/`` and (when ``oos_sizes``) ``out-of-scope/`` TSVs with
-    5 columns (dialogue, utterance, text, label, speaker), keys ``dia{D}_utt{U}``."""
+    """A MIntRec2.0 folder: ``in-scope/`` and (when ``oos_sizes``)
+    ``out-of-scope/MIntRec2.0-OOD/`` TSVs with 5 columns (dialogue, utterance, text, label,
+    speaker), keys ``dia{D}_utt{U}``; each folder with its own ``swin_roi``/``wavlm_feats``."""
+    _check_layout(layout)
     root = Path(root)
     rng = np.random.default_rng(seed)
     names = LabelSet.preset("mintrec2").names
-    keys: list[str] = []
+    oos_folder = MINTREC2_OOS_DIR if layout == "release" else "out-of-scope"
     parts = [("in-scope", sizes, names)]
     if oos_sizes is not None:
-        parts.append(("out-of-scope", oos_sizes, ["UNK"]))
+        parts.append((oos_folder, oos_sizes, ["UNK"]))
+    all_keys: list[str] = []
+    keys_by_part: dict[str, list[str]] = {}
     for folder, part_sizes, label_names in parts:
+        keys = keys_by_part[folder] = []
         for split, count in part_sizes.items():
             texts, labels = _texts(rng, count), _assign(rng, label_names, count)
             rows = []
             for text, label in zip(texts, labels, strict=True):
-                dialogue, utterance = divmod(len(keys), 5)
-                keys.append(f"dia{dialogue}_utt{utterance}")
+                dialogue, utterance = divmod(len(all_keys), 5)
+                all_keys.append(f"dia{dialogue}_utt{utterance}")
+                keys.append(all_keys[-1])
                 speaker = ("Ann", "Bob", "Cy")[utterance % 3]
                 rows.append([str(dialogue), str(utterance), text, label, speaker])
             _write_tsv(root / folder / f"{split}.tsv", MINTREC2_HEADERS[header], rows)
-    _write_features(
-        root,
-        keys,
-        features,
-        video_dim=video_dim,
-        audio_dim=audio_dim,
-        video_frames=video_frames,
-        audio_frames=audio_frames,
-        seed=seed,
-        video_middle_axis=False,
-    )
+    dims = {
+        "video_dim": video_dim,
+        "audio_dim": audio_dim,
+        "video_frames": video_frames,
+        "audio_frames": audio_frames,
+        "video_middle_axis": False,
+    }
+    if layout == "flat":
+        names_flat = ("video_feats", "audio_feats")
+        _write_features(root, all_keys, features, names=names_flat, nested=False, seed=seed, **dims)
+        return root
+    for index, (folder, keys) in enumerate(keys_by_part.items()):
+        _write_features(
+            root / folder,
+            keys,
+            features,
+            names=("swin_roi", "wavlm_feats"),
+            nested=True,
+            seed=seed + 1000 * index,
+            **dims,
+        )
     return root
 
 

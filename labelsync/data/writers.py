@@ -3,27 +3,26 @@
 ``write_safetensors`` writes the safetensors layout (8-byte header size, JSON header, raw
 little-endian data) itself because ``safetensors.numpy.save_file`` needs every tensor in memory at
 once; files read back with ``safetensors.safe_open``. ``write_npz`` streams uncompressed (or
-compressed) ``.npy`` members through ``zipfile`` + ``numpy.lib.format``. Both write to a temp file
-next to the target and rename it over the target only when complete.
+compressed) ``.npy`` members through ``zipfile`` + ``numpy.lib.format``. Both stream into
+``labelsync._io.atomic_open`` (a temp file beside the target, renamed over it only when complete).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import pickle
 import struct
-import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._io import atomic_open, atomic_write_bytes
 from .base import FeatureError
 from .features import _ST_NUMPY, PICKLE_SUFFIXES, open_feature_store
 
@@ -32,20 +31,6 @@ __all__ = ["write_safetensors", "write_npz", "save_features", "convert_features"
 log = logging.getLogger(__name__)
 
 _ST_DTYPES = {numpy_name: st_name for st_name, numpy_name in _ST_NUMPY.items()}
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temp path next to ``path``; rename it over ``path`` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _st_dtype(dtype: np.dtype, key: str) -> str:
@@ -79,7 +64,7 @@ def write_safetensors(
         offset += nbytes
     blob = json.dumps(header, separators=(",", ":")).encode("utf-8")
     blob += b" " * (-len(blob) % 8)  # the data starts 8-byte aligned
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+    with atomic_open(path) as handle:
         handle.write(struct.pack("<Q", len(blob)))
         handle.write(blob)
         for key, (shape, dtype) in specs.items():
@@ -90,8 +75,6 @@ def write_safetensors(
                     f"{np.dtype(dtype)}"
                 )
             handle.write(np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).data)
-        handle.flush()
-        os.fsync(handle.fileno())
     return Path(path)
 
 
@@ -104,8 +87,8 @@ def write_npz(
 ) -> Path:
     """Write an ``.npz`` archive member by member (``np.load`` reads it as usual)."""
     compression = zipfile.ZIP_DEFLATED if compressed else zipfile.ZIP_STORED
-    with atomic_path(path) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=compression, allowZip64=True) as archive:
+    with atomic_open(path) as handle:
+        with zipfile.ZipFile(handle, "w", compression=compression, allowZip64=True) as archive:
             for key in keys:
                 array = np.asarray(get(key))
                 with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
@@ -125,9 +108,9 @@ def save_features(
     if suffix == ".npz":
         return write_npz(path, list(arrays), lambda k: arrays[k], compressed=compressed)
     if suffix in PICKLE_SUFFIXES:
-        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            pickle.dump(dict(arrays), handle, protocol=pickle.HIGHEST_PROTOCOL)
-        return path
+        return atomic_write_bytes(
+            path, pickle.dumps(dict(arrays), protocol=pickle.HIGHEST_PROTOCOL)
+        )
     raise FeatureError(f"{path}: unsupported feature file (use .safetensors, .npz or .pkl)")
 
 

@@ -113,18 +113,25 @@ def softmax_probabilities(logits: np.ndarray) -> np.ndarray:
     return softmax(np.asarray(logits, dtype=np.float64), axis=1)
 
 
+def _softmax(probs: np.ndarray, _knn: np.ndarray | None, _weight: float | None) -> np.ndarray:
+    return probs
+
+
+def _knn(_probs: np.ndarray, knn: np.ndarray | None, _weight: float | None) -> np.ndarray:
+    assert knn is not None  # InferenceMode.probabilities checked
+    return knn
+
+
 def _interpolate(probs: np.ndarray, knn: np.ndarray | None, weight: float | None) -> np.ndarray:
     assert knn is not None and weight is not None  # InferenceMode.probabilities checked
     return weight * knn + (1.0 - weight) * probs
 
 
 INFERENCE_MODES: dict[str, InferenceMode] = {
-    "softmax": InferenceMode(
-        "softmax", lambda probs, knn, weight: probs, description="the classifier's softmax"
-    ),
+    "softmax": InferenceMode("softmax", _softmax, description="the classifier's softmax"),
     "knn": InferenceMode(
         "knn",
-        lambda probs, knn, weight: knn,
+        _knn,
         needs_bank=True,
         description="G2SAM kNN over the training representations (seed 001, eqs. 4-5)",
     ),

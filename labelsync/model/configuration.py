@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_json
+from .._options import check_choices
 from ..offline import MPNET, canonical_name
 
 __all__ = ["ModelConfig", "AMessConfig", "CONFIG_NAME", "DEFAULT_ENCODER", "normalise_keys"]
@@ -51,8 +52,10 @@ class ModelConfig:
         task: ``"single_label"`` (softmax over the classes).
         video_dim / audio_dim: feature widths of the video / audio inputs; ``None`` = no such
             modality (both ``None`` = a text-only model, no fusion module is built).
-        max_text_len / max_video_len / max_audio_len: padding lengths (seed 003 III-D);
-            ``max_text_len`` is also l_t, the length video and audio are aligned to in A-ME.
+        max_text_len / max_video_len / max_audio_len: padding lengths; ``max_text_len`` (50,
+            seed 003 III-D) is also l_t, the length video and audio are aligned to in A-ME.
+            Video/audio ``None`` in a template: the dataset's release lengths (MIntRec 230/480,
+            MIntRec2.0 180/400); a bound config without them takes III-D's 180/400.
         fusion: how video/audio meet the text (a name in ``labelsync.model.fusion.FUSIONS``):
             ``"a-me"`` (A-ME, eqs. 4-13), ``"le-mer"`` (seed 001 LE-MER eqs. 4-9, after the
             encoder; needs ``use_label_attention``) or ``"none"`` (the text encoder alone: the
@@ -90,8 +93,8 @@ class ModelConfig:
     video_dim: int | None = None
     audio_dim: int | None = None
     max_text_len: int = 50
-    max_video_len: int = 180
-    max_audio_len: int = 400
+    max_video_len: int | None = None
+    max_audio_len: int | None = None
     fusion: str = "a-me"
     k: int = 8
     ame_num_heads: int = 8
@@ -132,6 +135,9 @@ class ModelConfig:
                 )
         if len(set(self.label_names)) != len(self.label_names):
             raise ValueError(f"label_names has duplicates: {self.label_names}")
+        if self.bound:  # a model pads to concrete lengths
+            self.max_video_len = 180 if self.max_video_len is None else self.max_video_len
+            self.max_audio_len = 400 if self.max_audio_len is None else self.max_audio_len
         self._validate()
 
     def _validate(self) -> None:
@@ -141,8 +147,12 @@ class ModelConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be a positive int or None, got {value}")
-        positive = ("max_text_len", "max_video_len", "max_audio_len", "k", "desc_dim")
-        for name in (*positive, "max_descriptions", "ame_num_heads", "ame_ff_mult"):
+        for name in ("max_video_len", "max_audio_len"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None, got {value}")
+        positive = ("max_text_len", "k", "desc_dim", "max_descriptions")
+        for name in (*positive, "ame_num_heads", "ame_ff_mult"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.tau <= 0:
@@ -164,11 +174,7 @@ class ModelConfig:
             "align_method": _ALIGN_METHODS,
             "pooling": _POOLINGS,
         }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
-                )
+        check_choices(self, choices, ValueError)
         check = FUSIONS[self.fusion].check
         if check is not None:
             check(self)

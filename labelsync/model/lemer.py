@@ -180,7 +180,7 @@ def frames_term(model: Any, out: Any, context: Any) -> Tensor:
     return torch.stack(values).mean(dim=0).masked_fill(~context.in_range, float("nan"))
 
 
-def constraint_term(model: Any, out: Any, context: Any) -> Tensor:
+def constraint_term(_model: Any, out: Any, context: Any) -> Tensor:
     """The ``lemer_constraint`` loss term: eq. 10 per sample, averaged over the modalities."""
     parts = out.aux.get(AUX_KEY)
     if parts is None:

@@ -246,7 +246,7 @@ class IntentModel(DescriptionBank, nn.Module):
                 context.text_similarity = label_out.similarity
             return apply(hidden), label_out
 
-        def fuse(module: nn.Module, args: Any, output: Any) -> Any:  # e.g. E_text -> E_m
+        def fuse(module: nn.Module, _args: Any, output: Any) -> Any:  # e.g. E_text -> E_m
             hidden = output if isinstance(output, Tensor) else output[0]
             if not isinstance(hidden, Tensor):
                 raise TypeError(f"{type(module).__name__} returned {type(output).__name__}")

@@ -1,60 +1,26 @@
 """Labelled texts for a label store: K examples per label (seeded) and the in-scope /
-out-of-scope split that calibration uses.
-
-Rows labelled ``oos``, ``UNK`` or ``out of scope`` (any spelling) are out of scope.
+out-of-scope split that calibration uses. Files are read by ``labelsync.data.read_labelled_texts``
+(CSV/TSV/JSONL with text and label; ``oos``, ``UNK`` and ``out of scope`` rows are out of scope).
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import numpy as np
 
+from ..data.labelled_texts import LabelledText
 from ..errors import LabelsyncError
 from ..labels import normalize_label
 
-__all__ = ["OOS_LABELS", "is_oos_label", "read_pairs", "sample_shots", "split_scope"]
+__all__ = ["sample_shots", "split_scope"]
 
 log = logging.getLogger(__name__)
 
-OOS_LABELS = ("oos", "unk", "out of scope")
-_OOS_KEYS = {normalize_label(name) for name in OOS_LABELS}
-
-
-def is_oos_label(label: str) -> bool:
-    """Whether ``label`` names out-of-scope rows."""
-    return normalize_label(label) in _OOS_KEYS
-
-
-def read_pairs(path: str | Path) -> list[tuple[str, str]]:
-    """``(text, label)`` rows of a CSV/TSV file with a header naming ``text`` and ``label``."""
-    path = Path(path)
-    if not path.is_file():
-        raise LabelsyncError(f"{path}: file not found")
-    delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        header = [h.strip().lower() for h in next(reader, [])]
-        if "text" not in header or "label" not in header:
-            raise LabelsyncError(f"{path}: needs a header with 'text' and 'label' columns")
-        t, lab = header.index("text"), header.index("label")
-        rows = []
-        for number, row in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) <= max(t, lab) or not row[t].strip() or not row[lab].strip():
-                raise LabelsyncError(f"{path}: line {number}: empty text or label")
-            rows.append((row[t].strip(), row[lab].strip()))
-    if not rows:
-        raise LabelsyncError(f"{path}: no rows")
-    return rows
-
 
 def sample_shots(
-    rows: Iterable[tuple[str, str]],
+    rows: Iterable[LabelledText],
     known: Sequence[str],
     shots: int,
     seed: int = 0,
@@ -70,14 +36,14 @@ def sample_shots(
     names = {normalize_label(name): name for name in known}
     by_label: dict[str, list[str]] = {}
     unknown: set[str] = set()
-    for text, label in rows:
-        if is_oos_label(label):
+    for row in rows:
+        if row.is_oos:
             continue
-        name = names.get(normalize_label(label))
+        name = names.get(normalize_label(row.label))
         if name is None:
-            unknown.add(label)
+            unknown.add(row.label)
             continue
-        by_label.setdefault(name, []).append(text)
+        by_label.setdefault(name, []).append(row.text)
     if unknown:
         shown = ", ".join(sorted(unknown)[:5])
         log.warning("%s: skipped %d labels not in the store (%s)", where, len(unknown), shown)
@@ -90,9 +56,9 @@ def sample_shots(
     }
 
 
-def split_scope(rows: Iterable[tuple[str, str]]) -> tuple[list[str], list[str]]:
+def split_scope(rows: Iterable[LabelledText]) -> tuple[list[str], list[str]]:
     """``(in-scope texts, out-of-scope texts)`` of labelled rows."""
     inside, outside = [], []
-    for text, label in rows:
-        (outside if is_oos_label(label) else inside).append(text)
+    for row in rows:
+        (outside if row.is_oos else inside).append(row.text)
     return inside, outside

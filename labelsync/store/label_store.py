@@ -1,7 +1,5 @@
-"""LabelStore: zero/few-shot intent and out-of-scope scores from label names, descriptions and
-examples embedded by SentenceBERT. The vectors live in ``LabelVectors`` (vectors.py); this module
-embeds, scores, classifies, calibrates and saves.
-"""
+"""LabelStore: zero/few-shot intent and out-of-scope scores from SentenceBERT vectors of label
+names, descriptions and examples (kept by ``LabelVectors``); it embeds, scores and saves."""
 
 from __future__ import annotations
 
@@ -13,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.labelled_texts import read_labelled_texts
 from ..descriptions import LabelDescriptions
 from ..errors import LabelsyncError
 from ..prediction import Prediction
@@ -190,7 +189,7 @@ class LabelStore:
     def add_examples_from(self, path: str | Path, shots: int = 5, seed: int = 0) -> int:
         """Add up to ``shots`` examples per store label from a CSV/TSV with ``text,label``
         (a fixed-seed sample; out-of-scope and unknown labels skipped); returns how many."""
-        rows = examples.read_pairs(path)
+        rows = read_labelled_texts(path)
         return self.add_examples(examples.sample_shots(rows, self.labels, shots, seed, where=path))
 
     # -- search and scoring -------------------------------------------------------------------
@@ -316,7 +315,7 @@ class LabelStore:
 
     def calibrate_from(self, path: str | Path, target_tpr: float = 0.95) -> Calibration:
         """``calibrate`` on a CSV/TSV with ``text,label``; ``oos``/``UNK`` rows are out of scope."""
-        inside, outside = examples.split_scope(examples.read_pairs(path))
+        inside, outside = examples.split_scope(read_labelled_texts(path))
         if not inside:
             raise LabelsyncError(f"{path}: no in-scope rows to calibrate on")
         return self.calibrate(inside, outside or None, target_tpr)

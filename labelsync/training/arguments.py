@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_text, read_yaml
+from .._options import check_choices
+from .._options import coerce as _coerce
+from .._options import hint as _hint
 from ..errors import ConfigError
 from ..model.configuration import ModelConfig, normalise_keys
-from .options import coerce as _coerce
-from .options import hint as _hint
 from .presets import available_presets, preset_layers
 
 __all__ = ["TrainConfig", "ConfigError", "METRICS", "OOS_MODES", "available_presets"]
@@ -58,6 +59,8 @@ class TrainConfig:
         dataset / data_dir: ``mintrec``, ``mintrec2``, ``clinc150`` (+ its folder) or a custom path.
         labels: a label file or preset replacing the dataset's label list (e.g. a subset).
         text_only: ignore feature files (A-ME is skipped automatically without video/audio).
+        video_feats / audio_feats: a feature file (or folder) picked explicitly, when a dataset
+            folder holds several candidates or the features live elsewhere.
         oos_mode: ``"drop"``: out-of-scope rows are removed from every split (in-scope training);
             ``"class"``: they are kept as class ``K`` (K+1-way training, the MIntRec2.0 protocol).
         known_ratio: the open-intent protocol (TEXTOIR): keep a random share of the classes as
@@ -82,6 +85,8 @@ class TrainConfig:
     data_dir: str | None = None
     labels: str | None = None
     text_only: bool = False
+    video_feats: str | None = None
+    audio_feats: str | None = None
     allow_pickle: bool = False
     oos_mode: str = "drop"
     known_ratio: float = 1.0
@@ -150,11 +155,7 @@ class TrainConfig:
             "pad_to": PAD_MODES,
             "mixed_precision": PRECISIONS,
         }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ConfigError(
-                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
-                )
+        check_choices(self, choices)
         positive = ("batch_size", "eval_batch_size", "epochs", "patience")
         for name in (*positive, "gradient_accumulation_steps"):
             if getattr(self, name) < 1:

@@ -125,7 +125,8 @@ def eval_dir(run: RunDir, split: str, seed: int | None, what: str = "") -> Path:
 class Evaluator:
     """A trained run with its config, descriptions, labels and data, ready to evaluate.
 
-    ``dataset``/``data_dir`` point it at moved data or another dataset with the same labels.
+    ``dataset``/``data_dir``/``video_feats``/``audio_feats`` point it at moved data or another
+    dataset with the same labels.
     """
 
     def __init__(
@@ -134,6 +135,8 @@ class Evaluator:
         *,
         dataset: str | None = None,
         data_dir: str | None = None,
+        video_feats: str | None = None,
+        audio_feats: str | None = None,
         accelerator: Any = None,
     ):
         from ..descriptions import Descriptions
@@ -143,6 +146,7 @@ class Evaluator:
         self.run.require(CONFIG_FILE, DESCRIPTIONS_FILE)
         config = TrainConfig.from_yaml(self.run.root / CONFIG_FILE)
         changes = {"dataset": dataset, "data_dir": data_dir}
+        changes |= {"video_feats": video_feats, "audio_feats": audio_feats}
         self.config = config.replace(**{k: v for k, v in changes.items() if v is not None})
         self.descriptions = Descriptions.from_yaml(self.run.root / DESCRIPTIONS_FILE)
         self.accelerator = accelerator if accelerator is not None else make_accelerator(config)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LabelsyncError
+from ..errors import ConfigError, LabelsyncError
 from .arguments import TrainConfig
 
 __all__ = [
@@ -33,9 +33,13 @@ def load_raw_data(config: TrainConfig) -> Any:
     """``config.dataset`` as ``load_dataset`` reads it (features per ``text_only``)."""
     from ..data import load_dataset
 
+    if config.text_only and (config.video_feats or config.audio_feats):
+        raise ConfigError("text_only ignores every feature file: drop video_feats/audio_feats")
     return load_dataset(
         config.dataset,
         config.data_dir,
+        video_feats=config.video_feats,
+        audio_feats=config.audio_feats,
         features=None if config.text_only else "auto",
         allow_pickle=config.allow_pickle,
         labels=config.labels,

@@ -44,8 +44,8 @@ __all__ = ["Sweep", "SweepRun", "SweepError"]
 log = logging.getLogger(__name__)
 
 # options that change how a run is shown or fed, not what it learns
-_NOT_COMPARED = {"progress", "num_workers", "data_dir"}
-_PATH_OPTIONS = ("data_dir", "descriptions")
+_NOT_COMPARED = {"progress", "num_workers", "data_dir", "video_feats", "audio_feats"}
+_PATH_OPTIONS = ("data_dir", "descriptions", "video_feats", "audio_feats")
 _TOP_KEYS = {"out", "seeds", "base", "configs", "grid"}
 
 

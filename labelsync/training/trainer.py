@@ -118,6 +118,8 @@ class Trainer:
         *,
         dataset: str | None = None,
         data_dir: str | None = None,
+        video_feats: str | None = None,
+        audio_feats: str | None = None,
         callbacks: Sequence[Callable[[EpochResult], None]] = (),
     ) -> Trainer:
         """A trainer over an existing run (its config and descriptions; data may be moved)."""
@@ -128,6 +130,7 @@ class Trainer:
         run.require(CONFIG_FILE, DESCRIPTIONS_FILE)
         config = TrainConfig.from_yaml(run.root / CONFIG_FILE)
         changes = {"dataset": dataset, "data_dir": data_dir}
+        changes |= {"video_feats": video_feats, "audio_feats": audio_feats}
         config = config.replace(**{k: v for k, v in changes.items() if v is not None})
         descriptions = Descriptions.from_yaml(run.root / DESCRIPTIONS_FILE)
         trainer = cls(
@@ -166,6 +169,9 @@ class Trainer:
         """Train every seed not finished yet; returns the mean ± std summary."""
         acc, run = self.accelerator, self.run
         if acc.is_main_process and not self.resuming:
+            from ..media.settings import descriptions_of
+
+            record = {} if self.config.text_only else self.dataset.feature_record()
             self.run.start(
                 self.config,
                 self.descriptions,
@@ -173,6 +179,8 @@ class Trainer:
                 source=self.dataset.source,
                 labels=self.label_names,
                 feature_dims=self.feature_dims,
+                features=record,
+                extractors=descriptions_of(record),
                 dropped_oos=self.dropped,
                 num_processes=acc.num_processes,
             )
