@@ -40,6 +40,7 @@ _EXPORTS = {
     "Prediction": "labelsync.prediction",
     "evaluate_open_set": "labelsync.ood.evaluate",
     "register_detector": "labelsync.ood",
+    "KnnSettings": "labelsync.inference",
     "available_detectors": "labelsync.ood",
     "extract_features": "labelsync.media",
     "extract_clip": "labelsync.media",
@@ -57,6 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .describe.prompts import PromptTemplate
     from .descriptions import Descriptions, LabelDescriptions
     from .errors import LabelsyncError
+    from .inference import KnnSettings
     from .labels import LabelSet, normalize_label
     from .media import ExtractSettings, Featurizer, extract_clip, extract_features
     from .ood import available_detectors, register_detector

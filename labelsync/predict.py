@@ -4,6 +4,8 @@
 ``v``/``a`` are ``(T, D)`` (or ``(T, 1, D)``) arrays, one per text, or feature files (``.npy``,
 ``.npz`` or ``.safetensors`` holding one array). Video/audio are padded as in training; a model
 trained with video and audio needs both or neither (text only: A-ME is skipped).
+``inference="knn"`` (or ``"interpolate"``) predicts from the run's kNN bank instead of the
+softmax (``labelsync.inference``; the bank is built from the training split on first use).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import LabelsyncError
+from .inference.modes import KnnSettings, KnnState, get_inference
 from .prediction import Prediction
 
 __all__ = ["Predictor", "load_feature_file"]
@@ -67,6 +70,8 @@ class Predictor:
         *,
         oos_threshold: Any = None,
         num_known: int | None = None,
+        inference: str = "softmax",
+        knn_state: KnnState | None = None,
     ):
         import torch
 
@@ -77,6 +82,13 @@ class Predictor:
         # out-of-scope detection: an ``OODThreshold`` and the number of in-scope classes K
         self.oos_threshold = oos_threshold
         self.num_known = len(self.labels) if num_known is None else num_known
+        # how outputs become probabilities (``labelsync.inference``) and its kNN bank, if any
+        self.inference = get_inference(inference)
+        if self.inference.needs_bank and knn_state is None:
+            raise LabelsyncError(
+                f"{self.inference.name} inference needs a kNN bank: use Predictor.from_run"
+            )
+        self.knn_state = knn_state
         # raw clips -> features, as the run's training features were made (from_run sets it)
         self.clips: Any = None
 
@@ -95,17 +107,27 @@ class Predictor:
         seed: int | None = None,
         device: str | None = None,
         oos_detector: str | None = None,
+        inference: str = "softmax",
+        knn: KnnSettings | None = None,
     ) -> Predictor:
         """The best checkpoint of a run (of ``seed``; default: the seed with the best dev score).
 
         ``oos_detector``: flag out-of-scope inputs with that detector's saved dev threshold.
+        ``inference``: ``softmax``, ``knn`` or ``interpolate`` (``knn`` settings); the run's kNN
+        bank is loaded, or built from its training split and saved on first use.
         """
         from .training.runs import CONFIG_FILE, RunDir
 
+        mode = get_inference(inference)
         run = RunDir(Path(run_dir))
         run.require()
         predictor = cls.from_pretrained(run.model_dir(seed), device)
         run.check_labels(predictor.labels, f"checkpoint {run.model_dir(seed)}")
+        if mode.needs_bank:
+            from .training.evaluation import Evaluator
+
+            state, _ = Evaluator(run.root).knn_state(mode.name, seed, knn)
+            predictor.inference, predictor.knn_state = mode, state
         if (run.root / CONFIG_FILE).is_file():
             from .training.arguments import TrainConfig
 
@@ -181,7 +203,7 @@ class Predictor:
             batch = self._batch(texts[start : start + batch_size], features, start, batch_size)
             with torch.no_grad():
                 out = self.model(batch)
-            probs = out.logits.float().softmax(dim=-1).cpu()
+            probs = torch.from_numpy(self._probabilities(out))
             scores, ids = probs.topk(k, dim=-1)
             chunk = texts[start : start + batch_size]
             decisions = self._oos_scores(out) if self.oos_threshold is not None else None
@@ -199,6 +221,12 @@ class Predictor:
                     extra["threshold"] = threshold
                 results.append(Prediction(text, ranked[0][0], ranked[0][1], ranked, **extra))
         return results
+
+    def _probabilities(self, out: Any) -> np.ndarray:
+        """Class probabilities of one batch by the inference mode (softmax, knn, interpolate)."""
+        logits = out.logits.float().cpu().numpy()
+        features = out.features.float().cpu().numpy() if self.inference.needs_bank else None
+        return self.inference.probabilities(logits, features, self.knn_state)
 
     def _oos_scores(self, out: Any) -> np.ndarray:
         """The detector's scores (higher = more in scope) of one batch of model outputs."""

@@ -104,6 +104,7 @@ def test_the_registry_names_every_fusion_with_its_stage():
         "mult": "output",
         "text-guided": "output",
         "concat": "output",
+        "le-mer": "output",  # its own tests: tests/test_model_lemer.py
     }
 
 

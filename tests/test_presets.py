@@ -210,3 +210,31 @@ def test_the_fallback_line_warns_only_where_features_were_expected(caplog):
     assert level("mintrec", text_only=True) == ["INFO"]  # asked for
     assert level("clinc150") == ["INFO"]  # a text dataset
     assert level("mintrec", fusion="none") == []  # nothing falls back
+
+
+def test_le_mer_builds_its_parts_and_trains_on_both_layouts(tmp_path):
+    """LE-MER (seed 001): the label-token head, the label-guided fusion, eq. 12's terms; a short
+    training on the synthetic MIntRec with video + audio, and on text-only data (no fusion)."""
+    config, model, out = _build(tmp_path, "le-mer")
+    assert config.model.fusion == "le-mer" and not config.model.use_ss
+    assert _modules(model) == {"encoder", "fusion", "label_attention", "classifier"}
+    assert set(model.fusion.streams) == {"video", "audio"}
+    stream = {name.split(".")[0] for name, _ in model.fusion.streams["audio"].named_parameters()}
+    assert stream == {"project", "labels", "query"}  # H_s, L_s (eqs. 4-6), W of A_r (eq. 7)
+    assert set(out.loss_parts) == {"ce", "label_ce", "lemer_constraint", "lemer_frames"}
+    assert model.classifier[-1].in_features == model.hidden_size  # eq. 11 reads pool(H_m)
+    weights = {"ce": 1.0, "label_ce": 0.5, "lemer_constraint": 1.0, "lemer_frames": 0.5}
+    expected = sum(weights[name] * value for name, value in out.loss_parts.items())
+    assert torch.allclose(out.loss, expected)  # eq. 12 with the preset's mu_1..mu_4
+
+    for name, data in (("av", av_mintrec()), ("text", text_mintrec())):
+        options = tiny_options(data_dir=str(data), epochs=1, batch_size=20)
+        trained = TrainConfig.resolve(None, preset="le-mer", **options)
+        summary = Trainer(trained, tmp_path / f"run-{name}").train()
+        assert summary["seeds"] == [0], (name, summary)
+    from labelsync.training import load_checkpoint
+
+    av_model, _ = load_checkpoint(tmp_path / "run-av" / "seed-0" / "best")
+    text_model, _ = load_checkpoint(tmp_path / "run-text" / "seed-0" / "best")
+    assert av_model.fusion is not None and av_model.config.fusion == "le-mer"
+    assert text_model.fusion is None and text_model.label_attention is not None

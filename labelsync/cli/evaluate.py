@@ -19,7 +19,24 @@ def _say(text: str) -> None:
     stdout_console().print(text, soft_wrap=True, markup=False, highlight=False)
 
 
-@app.command("evaluate", epilog="Example:\n\n  labelsync evaluate runs/mintrec --split test")
+INFERENCE_HELP = (
+    "How outputs become predictions: softmax (the classifier), knn (G2SAM: the k nearest "
+    "training representations; the bank is built from the run's training split on first use "
+    "and saved with the run) or interpolate (w * knn + (1 - w) * softmax, w chosen on dev)."
+)
+
+
+def _knn_settings(k: int, tau: float):
+    from ..inference.modes import KnnSettings
+
+    return KnnSettings(k=k, tau=tau)
+
+
+@app.command(
+    "evaluate",
+    epilog="Examples:\n\n  labelsync evaluate runs/mintrec --split test\n\n"
+    "  labelsync evaluate runs/clinc --inference knn --knn-k 10",
+)
 def evaluate_command(
     run: Path = typer.Argument(..., help="Run directory written by `labelsync train`."),
     split: str = typer.Option("test", "--split", help="train, dev or test."),
@@ -47,12 +64,24 @@ def evaluate_command(
     target_recall: float = typer.Option(
         0.95, "--target-recall", min=0.01, max=1.0, help="In-scope recall kept on dev."
     ),
+    inference: str = typer.Option("softmax", "--inference", help=INFERENCE_HELP),
+    knn_k: int = typer.Option(10, "--knn-k", min=1, help="Neighbours of knn inference."),
+    knn_tau: float = typer.Option(
+        0.1, "--knn-tau", min=1e-6, help="Temperature of the knn weights (squared distances)."
+    ),
 ) -> None:
     """Metrics JSON, confusion matrix PNG and per-class table of a run's best checkpoint."""
     from rich.table import Table
 
+    from ..inference.modes import get_inference
     from ..training.evaluation import Evaluator
 
+    mode = get_inference(inference)  # an unknown mode fails before anything loads
+    if oos_detector and mode.name != "softmax":
+        raise typer.BadParameter(
+            "out-of-scope detectors score the model's own outputs; leave --inference out",
+            param_hint="--inference",
+        )
     moved = {"video_feats": video_feats, "audio_feats": audio_feats, "data_dir": data_dir}
     evaluator = Evaluator(
         run, dataset=dataset, **{k: str(v.resolve()) for k, v in moved.items() if v is not None}
@@ -61,8 +90,10 @@ def evaluate_command(
         names = [n.strip() for value in oos_detector for n in value.split(",") if n.strip()]
         _evaluate_ood(evaluator, names, split, seed, threshold_by, target_recall, as_json)
         return
-    with stderr_console().status(f"evaluating {run} on {split}"):
-        report = evaluator.evaluate(split, seed)
+    with stderr_console().status(f"evaluating {run} on {split} ({mode.name})"):
+        report = evaluator.evaluate(
+            split, seed, inference=mode.name, knn=_knn_settings(knn_k, knn_tau)
+        )
     if not evaluator.accelerator.is_main_process:  # under a launcher: rank 0 writes and prints
         return
     written = report["files"]
@@ -76,6 +107,13 @@ def evaluate_command(
             table.add_row(*(str(row[c]) for c in ("label", "precision", "recall", "f1", "support")))
         stdout_console().print(table)
         _say(", ".join(f"{name} {value:.4f}" for name, value in report["metrics"].items()))
+        if mode.needs_bank:
+            info = report["inference"]
+            weight = "" if info["weight"] is None else f", weight {info['weight']:g} (dev)"
+            _say(
+                f"{mode.name} inference: k {info['k']}, tau {info['tau']:g}{weight}, "
+                f"bank of {info['bank_rows']} training rows"
+            )
     done = f"wrote {', '.join(written)}"
     if as_json:  # stdout stays one JSON document
         stderr_console().print(done, soft_wrap=True, markup=False, highlight=False)
@@ -143,8 +181,9 @@ def _evaluate_ood(evaluator, names, split, seed, method, target_recall, as_json)
 
 @app.command(
     "predict",
-    epilog="Example:\n\n  labelsync predict runs/mintrec --text 'sorry, my fault' "
-    "--video v.npy --audio a.npy",
+    epilog="Examples:\n\n  labelsync predict runs/mintrec --text 'sorry, my fault' "
+    "--video v.npy --audio a.npy\n\n"
+    "  labelsync predict runs/clinc --inference knn --text 'book me a flight to rome'",
 )
 def predict_command(
     run: Path = typer.Argument(..., help="Run directory written by `labelsync train`."),
@@ -167,11 +206,22 @@ def predict_command(
         help="Flag out-of-scope texts with this detector's dev threshold "
         "(saved by `labelsync evaluate RUN --oos-detector NAME`).",
     ),
+    inference: str = typer.Option("softmax", "--inference", help=INFERENCE_HELP),
+    knn_k: int = typer.Option(10, "--knn-k", min=1, help="Neighbours of knn inference."),
+    knn_tau: float = typer.Option(
+        0.1, "--knn-tau", min=1e-6, help="Temperature of the knn weights (squared distances)."
+    ),
 ) -> None:
     """Label, score (probability) and top-k labels of each text (with video/audio if given)."""
     from ..predict import Predictor
 
-    predictor = Predictor.from_run(run, seed=seed, oos_detector=oos_detector)
+    predictor = Predictor.from_run(
+        run,
+        seed=seed,
+        oos_detector=oos_detector,
+        inference=inference,
+        knn=_knn_settings(knn_k, knn_tau),
+    )
     predictions = predictor.predict(text, video=video or None, audio=audio or None, top_k=top_k)
     for p in predictions:
         if as_json:

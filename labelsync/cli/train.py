@@ -91,8 +91,8 @@ def train_command(
         None,
         "--preset",
         help="A published configuration: a-mess (default: the paper's model), a-mess+lemer, "
-        "text, mag-bert, mult, mvcn, ... (labelsync/presets/models/); --config and the options "
-        "below override it.",
+        "le-mer, text, mag-bert, mult, mvcn, ... (labelsync/presets/models/); --config and the "
+        "options below override it.",
     ),
     descriptions: Path = typer.Option(None, "--descriptions", help=DESCRIPTIONS_HELP),
     reviewed_descriptions: bool = typer.Option(
@@ -125,8 +125,8 @@ def train_command(
     fusion: str = typer.Option(
         None,
         "--fusion",
-        help="How video/audio meet the text: a-me (default), mag, mult, text-guided, concat "
-        "or none (labelsync.model.fusion.FUSIONS).",
+        help="How video/audio meet the text: a-me (default), mag, mult, text-guided, concat, "
+        "le-mer or none (labelsync.model.fusion.FUSIONS).",
     ),
     no_ame: bool = typer.Option(False, "--no-ame", help="Ablation: without A-ME (--fusion none)."),
     no_ss: bool = typer.Option(False, "--no-ss", help="Ablation: without semantic sync."),

@@ -2,9 +2,11 @@
 
 configuration.py (ModelConfig), fusion.py (the fusion registry), ame.py (A-ME anchor fusion),
 mag.py (MAG-BERT gate), mult.py (MulT), text_guided.py (MVCN text-guided units), concat.py
-(late fusion), blocks.py (what fusions share), label_attention.py (LE-MER label-guided
+(late fusion), lemer.py (LE-MER label-frame attention and label-guided cross-attention, its
+loss terms), blocks.py (what fusions share), label_attention.py (LE-MER label-token
 attention), losses.py (triplet description-contrastive loss, the loss-term registry),
-congruity.py (MVCN congruity constraint), modeling.py (IntentModel: the whole forward pass,
+congruity.py (MVCN congruity constraint), contrastive.py (G2SAM's label-aware contrastive
+loss), modeling.py (IntentModel: the whole forward pass,
 save_pretrained/from_pretrained).
 ``AMessConfig``/``AMessModel`` are the earlier names of ``ModelConfig``/``IntentModel``. Names
 load lazily, so reading a config does not import torch.
@@ -22,6 +24,7 @@ _EXPORTS = {
     "FUSIONS": "labelsync.model.fusion",
     "FusionSpec": "labelsync.model.fusion",
     "FusionOutput": "labelsync.model.blocks",
+    "FusionContext": "labelsync.model.fusion",
     "register_fusion": "labelsync.model.fusion",
     "AdaptationGate": "labelsync.model.mag",
     "MultimodalTransformer": "labelsync.model.mult",
@@ -34,6 +37,8 @@ _EXPORTS = {
     "AnchorSelection": "labelsync.model.ame",
     "select_anchors": "labelsync.model.ame",
     "LabelGuidedAttention": "labelsync.model.label_attention",
+    "LabelGuidedFusion": "labelsync.model.lemer",
+    "label_contrastive_loss": "labelsync.model.contrastive",
     "TripletDescriptionLoss": "labelsync.model.losses",
     "pack_description_embeddings": "labelsync.model.losses",
     "triplet_description_loss": "labelsync.model.losses",
@@ -52,17 +57,20 @@ __all__ = [
     "AnchorSelection",
     "ConcatFusion",
     "FUSIONS",
+    "FusionContext",
     "FusionOutput",
     "FusionSpec",
     "IntentModel",
     "LOSS_TERMS",
     "LabelGuidedAttention",
+    "LabelGuidedFusion",
     "ModelConfig",
     "ModelOutput",
     "MultimodalTransformer",
     "TextGuidedFusion",
     "TripletDescriptionLoss",
     "congruity_loss",
+    "label_contrastive_loss",
     "pack_description_embeddings",
     "register_fusion",
     "register_loss",
@@ -76,8 +84,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .concat import ConcatFusion
     from .configuration import AMessConfig, ModelConfig
     from .congruity import congruity_loss
-    from .fusion import FUSIONS, FusionSpec, register_fusion
+    from .contrastive import label_contrastive_loss
+    from .fusion import FUSIONS, FusionContext, FusionSpec, register_fusion
     from .label_attention import LabelGuidedAttention
+    from .lemer import LabelGuidedFusion
     from .losses import (
         LOSS_TERMS,
         TripletDescriptionLoss,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -36,7 +37,7 @@ class FusionOutput:
     """A fusion's result when it has more to say than the hidden states."""
 
     hidden: Tensor  # [B, l_t, d]
-    aux: dict[str, Tensor] = field(default_factory=dict)  # lands in ``ModelOutput.aux``
+    aux: dict[str, Any] = field(default_factory=dict)  # lands in ``ModelOutput.aux``
 
 
 def align_to_tokens(

@@ -5,7 +5,9 @@ synchronisation with the triplet description loss (eq. 15, tau = 0.7), the class
 over ``[pool(E_f), T_f]`` and the loss of eq. 17 (both terms weighted 1); text/video/audio padded
 to 50/180/400, k = 8 anchors. Additions that are not in the paper are off by default and named:
 ``use_label_attention`` (seed 001, LE-MER label-token attention, its auxiliary CE weighted
-``lambda_lga`` and, with ``label_summary``, its label-attended summary in the classifier input).
+``lambda_lga`` and, with ``label_summary``, its label-attended summary in the classifier input),
+``fusion="le-mer"`` (LE-MER's label-frame attention and label-guided cross-attention) and the
+registered loss terms of ``losses`` (LE-MER eqs. 6 and 10, G2SAM's LGCL).
 ``docs/model.md`` maps every equation to the code and lists each deviation.
 
 A config may be *unbound* (no labels yet): ``TrainConfig`` holds one as the model template and
@@ -56,7 +58,8 @@ class ModelConfig:
             MIntRec2.0 180/400); a bound config without them takes III-D's 180/400.
         fusion: how video/audio meet the text (a name in ``labelsync.model.fusion.FUSIONS``):
             ``"a-me"`` (A-ME, eqs. 4-13), ``"mag"`` (MAG-BERT), ``"mult"`` (MulT),
-            ``"text-guided"`` (MVCN), ``"concat"`` (late fusion) or ``"none"`` (the text
+            ``"text-guided"`` (MVCN), ``"concat"`` (late fusion), ``"le-mer"`` (seed 001 LE-MER
+            eqs. 4-9, after the encoder; needs ``use_label_attention``) or ``"none"`` (the text
             encoder alone: the paper's "w/o A-ME" ablation). ``use_ame=False`` is accepted for
             ``fusion="none"``.
         k: anchors selected per modality (seed 003 III-D, k = 8).
@@ -89,10 +92,14 @@ class ModelConfig:
         label_summary: join the label-attended summary to the classifier input.
         label_logit_scale: initial learned scale on the label cosines (eq. 2 applies softmax to
             raw cosines; a scale lets the auxiliary CE train).
+        lambda_ce: weight of the classifier's CE (eq. 16; mu_1 of LE-MER eq. 12), 1 in A-MESS.
+        lgcl_tau: temperature of the ``lgcl`` loss term (G2SAM's label-aware contrastive loss;
+            the slides give none: 0.1 is our choice).
         pooling: ``"mean"`` (masked mean of E_f) or ``"cls"``.
         dropout: dropout of the fusion blocks, the T_f MLP and the classifier.
         losses: further loss terms by registered name (``labelsync.model.losses.LOSS_TERMS``)
-            and weight, e.g. ``{"lgcl": 0.1}``; none in A-MESS.
+            and weight (``labelsync.model.losses``): ``lemer_frames`` (LE-MER eq. 6, mu_4),
+            ``lemer_constraint`` (eq. 10, mu_2), ``lgcl`` (G2SAM eq. 7); none in A-MESS.
     """
 
     encoder_name_or_path: str = DEFAULT_ENCODER
@@ -133,6 +140,8 @@ class ModelConfig:
     lambda_lga: float = 0.5
     label_summary: bool = True
     label_logit_scale: float = 10.0
+    lambda_ce: float = 1.0
+    lgcl_tau: float = 0.1
     pooling: str = "mean"
     dropout: float = 0.1
     losses: dict[str, float] = field(default_factory=dict)
@@ -179,15 +188,16 @@ class ModelConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.mag_layer < 0:
             raise ValueError(f"mag_layer must be >= 0 (0 = the embeddings), got {self.mag_layer}")
-        for name in ("tau", "mag_beta", "scc_temperature"):
+        for name in ("tau", "mag_beta", "scc_temperature", "lgcl_tau"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         dropouts = ("dropout", "mag_dropout", "mult_attn_dropout", "mult_embed_dropout")
         for name in (*dropouts, "mult_out_dropout", "mult_text_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.lambda_ss < 0 or self.lambda_lga < 0:
-            raise ValueError(f"loss weights must be >= 0, got {self.lambda_ss}, {self.lambda_lga}")
+        weights = (self.lambda_ce, self.lambda_ss, self.lambda_lga)
+        if min(weights) < 0:
+            raise ValueError(f"loss weights must be >= 0, got {weights}")
         if self.losses:
             self._check_losses()
         if self.label_logit_scale <= 0:
@@ -199,6 +209,9 @@ class ModelConfig:
             "pooling": _POOLINGS,
         }
         check_choices(self, choices, ValueError)
+        check = FUSIONS[self.fusion].check
+        if check is not None:
+            check(self)
 
     def _check_losses(self) -> None:
         from .losses import LOSS_TERMS  # imports torch: only for configs that name extra terms

@@ -12,7 +12,14 @@ A *stage* says where ``IntentModel`` applies the module:
   0 = the embeddings, i = encoder layer i (1-based), so the layers after it read the fused
   states (MAG);
 - ``"output"``: on the encoder's last hidden states ``E_f``, after the encoder (MulT, the
-  text-guided units, concat).
+  text-guided units, concat, LE-MER). The label-token head (``use_label_attention``) then reads
+  the text tokens before the fusion, as LE-MER does.
+
+A fusion may return ``FusionOutput(hidden, aux)`` instead of ``hidden``: ``aux`` lands in
+``ModelOutput.aux``, where its registered loss terms (``losses.LOSS_TERMS``) read it. A spec
+with ``uses_context=True`` is also given ``context=FusionContext(...)``: the model's
+label-description embeddings and the label-token similarity ``G_t`` (LE-MER reads both).
+``check(config)`` (optional) rejects a config the fusion cannot work with (a ``ValueError``).
 
 | name | stage | what (module) |
 |---|---|---|
@@ -22,6 +29,7 @@ A *stage* says where ``IntentModel`` applies the module:
 | ``mult`` | output | MulT crossmodal transformers (``mult.py``) |
 | ``text-guided`` | output | MVCN text-guided units (``text_guided.py``) |
 | ``concat`` | output | late fusion of pooled features (``concat.py``) |
+| ``le-mer`` | output | LE-MER label-frame and label-guided attention (``lemer.py``) |
 
 Without video/audio (a text-only dataset, ``--text-only``) nothing is built for any fusion and
 the text encoder runs alone; the trainer says so in one log line.
@@ -34,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from torch import nn
+from torch import Tensor, nn
 
 from .blocks import FusionOutput
 
@@ -43,11 +51,13 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "FusionSpec",
+    "FusionContext",
     "FusionOutput",
     "FUSIONS",
     "STAGES",
     "register_fusion",
     "build_fusion",
+    "fusion_target",
 ]
 
 STAGES = ("embeddings", "layer", "output")
@@ -62,10 +72,21 @@ class FusionSpec:
     build: Callable[[ModelConfig, int], nn.Module] | None
     source: str = ""
     layer_of: Callable[[ModelConfig], int] | None = None  # stage "layer": 0 embeddings, i layer i
+    uses_context: bool = False  # forward also takes ``context=FusionContext``
+    check: Callable[[ModelConfig], None] | None = None  # raises ValueError on a config it rejects
 
     def __post_init__(self) -> None:
         if self.build is not None and self.stage not in STAGES:
             raise ValueError(f"fusion stage must be one of {STAGES}, got {self.stage!r}")
+
+
+@dataclass
+class FusionContext:
+    """What ``IntentModel`` hands a fusion with ``uses_context`` besides the contract's tensors."""
+
+    descriptions: Tensor | None = None  # [K, n, D] label description embeddings (the model's)
+    description_mask: Tensor | None = None  # [K, n] True = a real description
+    text_similarity: Tensor | None = None  # G_t [B, l_t, K] of the label-token head (stage output)
 
 
 def _dims(config: ModelConfig) -> dict[str, int]:
@@ -135,6 +156,27 @@ def _build_concat(config: ModelConfig, hidden: int) -> nn.Module:
     return ConcatFusion(hidden, _dims(config), dropout=config.dropout)
 
 
+def _build_lemer(config: ModelConfig, hidden: int) -> nn.Module:
+    from .lemer import LabelGuidedFusion
+
+    return LabelGuidedFusion(
+        hidden,
+        _dims(config),
+        desc_dim=config.desc_dim,
+        num_labels=config.num_labels,
+        logit_scale=config.label_logit_scale,
+        dropout=config.dropout,
+    )
+
+
+def _check_lemer(config: ModelConfig) -> None:
+    if not config.use_label_attention:
+        raise ValueError(
+            "fusion 'le-mer' needs use_label_attention: its label-guided attention "
+            "A_l = G_t G_s^T (seed 001, eq. 9) reads the label-token similarity G_t (eq. 1)"
+        )
+
+
 FUSIONS: dict[str, FusionSpec] = {
     "none": FusionSpec("none", "none", None, "the text encoder alone"),
     "a-me": FusionSpec("a-me", "embeddings", _build_ame, "A-MESS (seed 003), eqs. 4-13"),
@@ -150,6 +192,14 @@ FUSIONS: dict[str, FusionSpec] = {
         "text-guided", "output", _build_text_guided, "MVCN text-guided units (seed 001)"
     ),
     "concat": FusionSpec("concat", "output", _build_concat, "late fusion of pooled features"),
+    "le-mer": FusionSpec(
+        "le-mer",
+        "output",
+        _build_lemer,
+        "LE-MER (seed 001), eqs. 4-9: label-frame attention, label-guided cross-attention",
+        uses_context=True,
+        check=_check_lemer,
+    ),
 }
 
 
@@ -164,3 +214,24 @@ def build_fusion(config: ModelConfig, hidden: int) -> tuple[FusionSpec, Any]:
     if spec.build is None or not config.modalities:
         return spec, None
     return spec, spec.build(config, hidden)
+
+
+def fusion_target(encoder: nn.Module, index: int) -> nn.Module:
+    """The block a ``"layer"`` fusion follows: 0 = the embeddings, i = encoder layer i."""
+    if index == 0:
+        return encoder.embeddings
+    layers = encoder_layers(encoder)
+    if not 1 <= index <= len(layers):
+        raise ValueError(
+            f"fusion layer {index} does not exist: the encoder has layers 1-{len(layers)} "
+            "(0 = after the embeddings)"
+        )
+    return layers[index - 1]
+
+
+def encoder_layers(encoder: nn.Module) -> nn.ModuleList:
+    """The transformer layers of a BERT-like Hugging Face encoder."""
+    layers = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if not isinstance(layers, nn.ModuleList):
+        raise ValueError(f"{type(encoder).__name__} has no encoder.layer list to fuse into")
+    return layers

@@ -37,7 +37,7 @@ class LabelAttentionOutput:
     logits: (
         Tensor  # [B, K] s * MeanPool(G): the auxiliary classifier's logits (eq. 2 before softmax)
     )
-    summary: Tensor  # [B, d] label-attended token summary, weighted by p
+    summary: Tensor | None  # [B, d] label-attended token summary, weighted by p (if asked for)
     similarity: Tensor  # [B, T, K] G = cos(H, L) (eq. 1), zero at padded tokens
 
 
@@ -66,9 +66,16 @@ class LabelGuidedAttention(nn.Module):
         return self.label_proj(mean_description_embeddings(descriptions, mask)) + self.label_offset
 
     def forward(
-        self, hidden: Tensor, token_mask: Tensor, descriptions: Tensor, description_mask: Tensor
+        self,
+        hidden: Tensor,
+        token_mask: Tensor,
+        descriptions: Tensor,
+        description_mask: Tensor,
+        *,
+        summary: bool = True,
     ) -> LabelAttentionOutput:
-        """``hidden [B, T, d]``, ``token_mask [B, T]`` (True/1 = real token)."""
+        """``hidden [B, T, d]``, ``token_mask [B, T]`` (True/1 = real token); ``summary=False``
+        skips the label-attended summary (LE-MER's label-frame attention needs only G and p)."""
         valid = token_mask.bool()
         labels = self.label_embeddings(descriptions, description_mask)  # [K, d]
         sim = torch.einsum(  # eq. 1
@@ -80,9 +87,11 @@ class LabelGuidedAttention(nn.Module):
         counts = valid.sum(dim=1, keepdim=True).clamp_min(1).to(sim.dtype)  # [B, 1]
         scale = self.scale
         logits = scale * sim.sum(dim=1) / counts  # eq. 2: mean over the valid tokens only
+        if not summary:
+            return LabelAttentionOutput(logits=logits, summary=None, similarity=sim)
         # each label's attention over the tokens; padded tokens get no weight
         scores = (scale * sim).masked_fill(~valid[..., None], torch.finfo(sim.dtype).min)
         attention = scores.softmax(dim=1)  # [B, T, K]
         per_label = torch.einsum("btk,btd->bkd", attention, hidden)  # [B, K, d]
-        summary = torch.einsum("bk,bkd->bd", logits.softmax(dim=-1), per_label)
-        return LabelAttentionOutput(logits=logits, summary=summary, similarity=sim)
+        pooled = torch.einsum("bk,bkd->bd", logits.softmax(dim=-1), per_label)
+        return LabelAttentionOutput(logits=logits, summary=pooled, similarity=sim)

@@ -32,6 +32,8 @@ import torch
 from torch import Tensor, nn
 
 from .congruity import congruity_term
+from .contrastive import lgcl_term
+from .lemer import constraint_term, frames_term
 
 __all__ = [
     "TripletDescriptionLoss",
@@ -204,3 +206,6 @@ def register_loss(name: str, fn: LossFn) -> None:
 
 # the terms that ship with labelsync; each lives in its own module with its equations
 register_loss("scc", congruity_term)  # MVCN Sentiment-based Congruity Constraint, seed 001 eqs. 3-5
+register_loss("lemer_frames", frames_term)  # LE-MER L_g^s, seed 001 eq. 6 (mu_4 of eq. 12)
+register_loss("lemer_constraint", constraint_term)  # LE-MER L_c, seed 001 eq. 10 (mu_2)
+register_loss("lgcl", lgcl_term)  # G2SAM label-aware contrastive loss, seed 001 eq. 7 (gamma)

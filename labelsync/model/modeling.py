@@ -11,12 +11,17 @@ Top to bottom:
    forward hook swaps ``E_text`` for ``E_m`` (a fusion of stage ``"layer"`` hooks a layer
    instead, one of stage ``"output"`` runs on ``E_f``); so the encoder builds its attention mask
    as it always does, for any BERT-like model. Without video/audio in the batch, or with
-   ``fusion="none"``, the encoder runs unchanged.
+   ``fusion="none"``, the encoder runs unchanged. A fusion may hand tensors to its loss terms
+   (``FusionOutput.aux`` -> ``ModelOutput.aux``); one with ``uses_context`` also reads the
+   description embeddings and the label-token head's ``G_t`` (LE-MER).
 4. Semantic synchronisation: ``T_f = MLP(LayerNorm(MeanPool(E_f)))`` in the description space,
    trained by the triplet description-contrastive loss (eq. 15, ``losses.py``).
-5. Optional, not in A-MESS: label-guided attention (seed 001, LE-MER, ``label_attention.py``).
+5. Optional, not in A-MESS: label-guided attention (seed 001, LE-MER, ``label_attention.py``)
+   over the text tokens: ``E_f``, or the encoder output before a fusion of stage ``"output"``
+   (``fusion="le-mer"`` reads its ``G_t``).
 6. Classifier (eq. 16): ``[pool(E_f), T_f (, label summary)] -> LayerNorm -> Dropout -> Linear``.
-   Loss (eq. 17) = CE + lambda_ss * triplet (+ lambda_lga * label CE, LE-MER eq. 3).
+   Loss (eq. 17) = lambda_ce * CE + lambda_ss * triplet (+ lambda_lga * label CE, LE-MER eq. 3)
+   + the registered terms of ``config.losses`` (``losses.LOSS_TERMS``).
 """
 
 from __future__ import annotations
@@ -36,9 +41,9 @@ from ..offline import resolve_model_path
 from .blocks import FusionOutput
 from .configuration import CONFIG_NAME, ModelConfig
 from .description_bank import DescriptionBank
-from .fusion import build_fusion
+from .fusion import FusionContext, build_fusion, fusion_target
 from .heads import SemanticSyncHead, masked_mean
-from .label_attention import LabelGuidedAttention
+from .label_attention import LabelAttentionOutput, LabelGuidedAttention
 from .losses import LOSS_TERMS, LossContext, TripletDescriptionLoss
 
 __all__ = [
@@ -105,7 +110,7 @@ class IntentModel(DescriptionBank, nn.Module):
                     "use fusion='none'"
                 )
         if fusion is not None and self.fusion_spec.stage == "layer":  # fail now, not at a batch
-            _fusion_target(encoder, self.fusion_spec.layer_of(config))
+            fusion_target(encoder, self.fusion_spec.layer_of(config))
         self.fusion = fusion
         self.ss_head = (
             SemanticSyncHead(hidden, config.desc_dim, config.dropout) if config.use_ss else None
@@ -152,21 +157,21 @@ class IntentModel(DescriptionBank, nn.Module):
             encoder_inputs["token_type_ids"] = text["token_type_ids"]
 
         present = [m for m in self.config.modalities if batch.get(m) is not None]
-        aux: dict[str, Any] = {}
+        label_out, aux = None, {}
         if self.fusion is not None and present:
-            hidden = self._encode_fused(encoder_inputs, batch, present, aux)
+            hidden, label_out = self._encode_fused(encoder_inputs, batch, present, aux)
         else:
             hidden = self.encoder(**encoder_inputs)[0]  # text only / fusion "none"
         mask = attention_mask.bool()
         pooled = hidden[:, 0] if self.config.pooling == "cls" else masked_mean(hidden, mask)
 
-        parts, semantic_token, label_out = [pooled], None, None
+        parts, semantic_token = [pooled], None
         if self.ss_head is not None:
             semantic_token = self.ss_head(hidden, mask)
             parts.append(semantic_token)
         if self.label_attention is not None:
-            self._require_descriptions()
-            label_out = self.label_attention(hidden, mask, self.descriptions, self.description_mask)
+            if label_out is None:  # not read before an output-stage fusion
+                label_out = self._label_tokens(hidden, mask)
             if self.uses_label_summary:
                 parts.append(label_out.summary)
         features = torch.cat(parts, dim=-1)
@@ -184,15 +189,21 @@ class IntentModel(DescriptionBank, nn.Module):
             self._add_loss(out, batch["label_id"], batch.get("is_oos"))
         return out
 
+    def _label_tokens(self, hidden: Tensor, mask: Tensor) -> LabelAttentionOutput:
+        """LE-MER label-token attention (eqs. 1-3) over ``hidden`` with the model's descriptions."""
+        self._require_descriptions()
+        return self.label_attention(hidden, mask, self.descriptions, self.description_mask)
+
     def _encode_fused(
         self,
         encoder_inputs: dict[str, Tensor],
         batch: Mapping[str, Any],
         present: list[str],
         aux: dict[str, Any],
-    ) -> Tensor:
-        """The encoder with the fusion applied at its stage (A-ME: eqs. 1, 4-14); what the
-        fusion hands to the loss terms (``FusionOutput.aux``) goes into ``aux``."""
+    ) -> tuple[Tensor, LabelAttentionOutput | None]:
+        """The encoder with the fusion applied at its stage (A-ME: eqs. 1, 4-14): ``(hidden, the
+        label-token head's output if it ran before an output-stage fusion)``; what the fusion
+        hands to the loss terms (``FusionOutput.aux``) goes into ``aux``."""
         expected = self.config.modalities
         if set(present) != set(expected):
             raise ValueError(
@@ -216,17 +227,27 @@ class IntentModel(DescriptionBank, nn.Module):
                 else given.bool()
             )
         text_mask = encoder_inputs["attention_mask"]
+        stage, spec = self.fusion_spec.stage, self.fusion_spec
+        context = FusionContext(
+            descriptions=getattr(self, "descriptions", None),
+            description_mask=getattr(self, "description_mask", None),
+        )
 
         def apply(hidden: Tensor) -> Tensor:
-            out = self.fusion(hidden, text_mask, features, masks)
+            extra = {"context": context} if spec.uses_context else {}
+            out = self.fusion(hidden, text_mask, features, masks, **extra)
             if isinstance(out, FusionOutput):
                 aux.update(out.aux)
                 out = out.hidden
             return out
 
-        stage = self.fusion_spec.stage
         if stage == "output":
-            return apply(self.encoder(**encoder_inputs)[0])
+            hidden = self.encoder(**encoder_inputs)[0]
+            label_out = None
+            if self.label_attention is not None:  # the text tokens H_t, before the fusion
+                label_out = self._label_tokens(hidden, text_mask.bool())
+                context.text_similarity = label_out.similarity
+            return apply(hidden), label_out
 
         def fuse(module: nn.Module, _args: Any, output: Any) -> Any:  # e.g. E_text -> E_m
             hidden = output if isinstance(output, Tensor) else output[0]
@@ -238,19 +259,20 @@ class IntentModel(DescriptionBank, nn.Module):
         if stage == "embeddings":
             target = self.encoder.embeddings
         else:  # "layer": 0 = the embeddings, i = encoder layer i
-            target = _fusion_target(self.encoder, self.fusion_spec.layer_of(self.config))
+            target = fusion_target(self.encoder, self.fusion_spec.layer_of(self.config))
         handle = target.register_forward_hook(fuse)
         try:
-            return self.encoder(**encoder_inputs)[0]  # eq. 14: E_f = Multimodal-Encoder(E_m)
+            hidden = self.encoder(**encoder_inputs)[0]  # eq. 14: E_f = Multimodal-Encoder(E_m)
         finally:
             handle.remove()
+        return hidden, None
 
     def loss_terms(
         self, out: ModelOutput, labels: Tensor, in_range: Tensor, is_oos: Tensor | None
     ) -> dict[str, tuple[float, Tensor]]:
         """name -> (weight, per-sample term ``[B]``, NaN where a sample takes no part).
 
-        Eq. 17: CE (eq. 16) + lambda_ss * triplet (eq. 15); with label attention also
+        Eq. 17: lambda_ce * CE (eq. 16) + lambda_ss * triplet (eq. 15); with label attention also
         lambda_lga * its CE (LE-MER eq. 3); then every term named in ``config.losses`` (a
         registered ``LOSS_TERMS`` function) with its weight. A method adds a term, not a loop.
         """
@@ -264,7 +286,7 @@ class IntentModel(DescriptionBank, nn.Module):
                 terms = terms.masked_scatter(in_range, picked)
             return terms
 
-        terms = {"ce": (1.0, ce(out.logits))}
+        terms = {"ce": (self.config.lambda_ce, ce(out.logits))}
         if self.triplet_loss is not None and out.semantic_token is not None:
             self._require_descriptions()
             triplet = self.triplet_loss(
@@ -360,27 +382,6 @@ def _mean_taking_part(terms: Tensor) -> Tensor:
     if bool(valid.any()):
         return terms[valid].mean()
     return terms.nan_to_num(0.0).sum() * 0.0
-
-
-def _fusion_target(encoder: nn.Module, index: int) -> nn.Module:
-    """The block a ``"layer"`` fusion follows: 0 = the embeddings, i = encoder layer i."""
-    if index == 0:
-        return encoder.embeddings
-    layers = _encoder_layers(encoder)
-    if not 1 <= index <= len(layers):
-        raise ValueError(
-            f"fusion layer {index} does not exist: the encoder has layers 1-{len(layers)} "
-            "(0 = after the embeddings)"
-        )
-    return layers[index - 1]
-
-
-def _encoder_layers(encoder: nn.Module) -> nn.ModuleList:
-    """The transformer layers of a BERT-like Hugging Face encoder."""
-    layers = getattr(getattr(encoder, "encoder", None), "layer", None)
-    if not isinstance(layers, nn.ModuleList):
-        raise ValueError(f"{type(encoder).__name__} has no encoder.layer list to fuse into")
-    return layers
 
 
 AMessModel = IntentModel  # the names of earlier releases

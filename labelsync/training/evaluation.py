@@ -3,8 +3,14 @@
 The one place that loads a checkpoint with its tokenizer (``load_checkpoint``) and runs a model
 over a split on every process (``run_split``, ``gather_for_metrics``: each sample counts once).
 ``Evaluator`` is a trained run ready to evaluate: its config, labels and data; it writes the
-report files (``RUN/eval-{split}[-seed{S}]/``) unless told otherwise. The trainer, the
-out-of-scope evaluation (``labelsync.ood``) and ``Predictor`` use these.
+report files (``RUN/eval-{split}[-{inference}][-seed{S}]/``) unless told otherwise. The trainer,
+the out-of-scope evaluation (``labelsync.ood``) and ``Predictor`` use these.
+
+Inference modes (``labelsync.inference``: ``softmax``, ``knn``, ``interpolate``) plug in here:
+``Evaluator.knn_state`` gives a mode its kNN bank, the classifier inputs (``features``) of the
+run's training split for that checkpoint, loaded from ``RUN/seed-S/knn/`` when it was built
+from the same weights, else built now and saved there, and the interpolation weight, chosen on
+dev once and kept in the bank's ``bank.json``.
 """
 
 from __future__ import annotations
@@ -16,10 +22,15 @@ from typing import Any
 
 import numpy as np
 
+from ..inference.bank import BankError, FeatureBank, file_sha256
+from ..inference.modes import KnnSettings, KnnState, choose_weight, get_inference
 from .arguments import TrainConfig
 from .runs import CONFIG_FILE, DESCRIPTIONS_FILE, RunDir, RunError
 
-__all__ = ["load_checkpoint", "run_split", "SplitOutputs", "Evaluator", "eval_dir"]
+__all__ = ["load_checkpoint", "run_split", "SplitOutputs", "Evaluator", "eval_dir", "KNN_DIR"]
+
+KNN_DIR = "knn"  # RUN/seed-S/knn: the kNN bank of that seed's best checkpoint
+BANK_REPRESENTATION = "features"  # the classifier input: what the classifier and LGCL see
 
 log = logging.getLogger(__name__)
 
@@ -196,23 +207,105 @@ class Evaluator:
         acc.free_memory()
         return results
 
+    def knn_state(
+        self,
+        inference: str,
+        seed: int | None = None,
+        settings: KnnSettings | None = None,
+        *,
+        loaded: tuple[Any, Any] | None = None,
+        splits: tuple[str, ...] = (),
+    ) -> tuple[KnnState | None, dict[str, SplitOutputs]]:
+        """The kNN state mode ``inference`` needs for a seed's checkpoint (None for ``softmax``),
+        and the outputs of ``splits`` (features included) computed in the same pass.
+
+        The bank comes from ``RUN/seed-S/knn`` when its checkpoint sha256 is this checkpoint's,
+        else it is built from the training split now and saved (main process); ``interpolate``
+        reuses the dev-chosen weight saved with the bank for the same k and tau, else chooses
+        it on dev now. ``loaded``: the ``(model, tokenizer)`` of the checkpoint, if at hand.
+        """
+        mode, settings = get_inference(inference), settings or KnnSettings()
+        seed = self.run.best_seed() if seed is None else seed
+        if not mode.needs_bank:
+            if not splits:
+                return None, {}
+            model, tokenizer = loaded or self.checkpoint(seed)[1:]
+            return None, self.outputs(model, tokenizer, self.data(), list(splits), features=False)
+        folder = self.run.seed_dir(seed) / KNN_DIR
+        checkpoint = file_sha256(self.run.model_dir(seed) / "model.safetensors")
+        try:
+            bank = FeatureBank.load(folder, checkpoint)
+        except BankError as exc:
+            if folder.exists():
+                log.warning("%s; rebuilding it", exc)
+            bank = None
+        weight = settings.weight
+        if mode.needs_weight and weight is None and bank is not None:
+            weight = _saved_weight(bank, settings)
+        need = list(splits) + ["train"] * (bank is None)
+        need += ["dev"] * (mode.needs_weight and weight is None)
+        found: dict[str, SplitOutputs] = {}
+        if need:
+            model, tokenizer = loaded or self.checkpoint(seed)[1:]
+            found = self.outputs(model, tokenizer, self.data(), need, features=True)
+        rebuilt, chosen = bank is None, False
+        if bank is None:
+            train = found["train"]
+            bank = FeatureBank.build(
+                train.extra[BANK_REPRESENTATION],
+                train.label_id,
+                train.logits.shape[1],
+                checkpoint=checkpoint,
+                representation=BANK_REPRESENTATION,
+                split="train",
+                dataset=self.config.dataset,
+            )
+            log.info("built the kNN bank of %s: %d training rows", folder.parent.name, len(bank))
+        if mode.needs_weight and weight is None:
+            dev = found["dev"]
+            knn = bank.probabilities(dev.extra[BANK_REPRESENTATION], settings.k, settings.tau)
+            weight, scores = choose_weight(dev.logits, knn, dev.label_id)
+            bank.meta["interpolation"] = {
+                "k": settings.k, "tau": settings.tau, "weight": weight, "dev_accuracy": scores
+            }  # fmt: skip
+            chosen = True
+        if self.accelerator.is_main_process and rebuilt:
+            bank.save(folder)
+        elif self.accelerator.is_main_process and chosen:
+            bank.save_meta(folder)
+        return KnnState(bank, settings, weight), {s: found[s] for s in splits}
+
     def evaluate(
-        self, split: str = "test", seed: int | None = None, *, save: bool = True
+        self,
+        split: str = "test",
+        seed: int | None = None,
+        *,
+        save: bool = True,
+        inference: str = "softmax",
+        knn: KnnSettings | None = None,
     ) -> dict[str, Any]:
         """Metrics, per-class rows and confusion matrix of a seed's best checkpoint on ``split``;
         with ``save`` (main process) also ``metrics.json``, the confusion matrix PNG and the
-        per-class tables in ``eval_dir`` (their paths under ``"files"``)."""
+        per-class tables in ``eval_dir`` (their paths under ``"files"``). ``inference``: how
+        outputs become predictions (``labelsync.inference``: softmax, knn, interpolate)."""
         from .metrics import classification_metrics, confusion, per_class_metrics
         from .runs import save_evaluation
 
-        folder = eval_dir(self.run, split, seed)
+        mode = get_inference(inference)
+        what = "" if mode.name == "softmax" else mode.name
+        folder = eval_dir(self.run, split, seed, what)
         seed, model, tokenizer = self.checkpoint(seed)
-        out = self.outputs(model, tokenizer, self.data(), [split], features=False)[split]
-        predictions = out.logits.argmax(axis=1)
+        state, found = self.knn_state(
+            mode.name, seed, knn, loaded=(model, tokenizer), splits=(split,)
+        )
+        out = found[split]
+        probs = mode.probabilities(out.logits, out.extra.get(BANK_REPRESENTATION), state)
+        predictions = probs.argmax(axis=1)
         report = {
             "split": split,
             "seed": seed,
             "checkpoint": str(self.run.model_dir(seed)),
+            "inference": {"mode": mode.name} | ({} if state is None else state.describe()),
             "samples": len(out),
             "loss": out.loss,
             "metrics": classification_metrics(out.label_id, predictions),
@@ -222,3 +315,11 @@ class Evaluator:
         if save and self.accelerator.is_main_process:
             report["files"] = [str(p) for p in save_evaluation(report, folder, self.label_names)]
         return report
+
+
+def _saved_weight(bank: FeatureBank, settings: KnnSettings) -> float | None:
+    """The interpolation weight saved with ``bank`` for the same k and tau, if any."""
+    saved = bank.meta.get("interpolation") or {}
+    if saved.get("k") == settings.k and saved.get("tau") == settings.tau:
+        return float(saved["weight"])
+    return None
