@@ -160,6 +160,15 @@ def test_regression_learns_a_known_function_of_the_video(tmp_path, mosi):
     assert [p.label for p in predictions] == ["sentiment"] * 4
     assert np.allclose([p.value for p in predictions], test.logits[:4, 0], atol=1e-4)
     assert predictions[0].to_dict()["value"] == pytest.approx(predictions[0].value, abs=1e-6)
+    # out-of-scope detection stays single-label, in one line wherever it is asked for
+    from labelsync.errors import LabelsyncError
+    from labelsync.ood.evaluate import evaluate_open_set
+
+    refused = "out-of-scope detection is for single-label runs only; this run is regression"
+    with pytest.raises(LabelsyncError, match=refused):
+        evaluate_open_set(evaluator, ["msp"])
+    with pytest.raises(LabelsyncError, match=refused):
+        Predictor.from_run(tmp_path / "run", oos_detector="msp")
 
 
 def test_task_options_and_data_mismatches_are_one_line_errors(tmp_path, mosi):

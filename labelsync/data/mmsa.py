@@ -127,7 +127,7 @@ def load_mmsa(path: Path, *, allow_pickle: bool = False) -> Splits:
 
 
 def _load_converted(path: Path) -> Splits:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="np") as handle:
@@ -138,9 +138,7 @@ def _load_converted(path: Path) -> Splits:
             for name in handle.keys():
                 split, field = name.split("/", 1)
                 splits[split][field] = handle.get_tensor(name)
-    except DataError:
-        raise
-    except Exception as exc:  # safetensors raises its own error types
+    except (OSError, SafetensorError) as exc:
         raise DataError(f"{path}: not a readable safetensors file ({exc})") from None
     for name, text in meta.items():
         if "/" in name:
