@@ -20,6 +20,8 @@ _EXPORTS = {
     "LabelDescriptions": "labelsync.descriptions",
     "describe": "labelsync.describe.describer",
     "DescribeConfig": "labelsync.describe.describer",
+    "Describer": "labelsync.describe.describer",
+    "DescribePlan": "labelsync.describe.describer",
     "PromptTemplate": "labelsync.describe.prompts",
     "DescriptionCache": "labelsync.describe.cache",
     "Embedder": "labelsync.store.embedder",
@@ -49,7 +51,7 @@ __all__ = sorted(_EXPORTS) + ["__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .describe.cache import DescriptionCache
-    from .describe.describer import DescribeConfig, describe
+    from .describe.describer import DescribeConfig, DescribePlan, Describer, describe
     from .describe.prompts import PromptTemplate
     from .descriptions import Descriptions, LabelDescriptions
     from .errors import LabelsyncError

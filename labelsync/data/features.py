@@ -87,11 +87,11 @@ class SafetensorsStore(FeatureStore):
 
     def _handle(self) -> Any:
         if self._handle_pid is None or self._handle_pid[1] != os.getpid():
-            from safetensors import safe_open
+            from safetensors import SafetensorError, safe_open
 
             try:
                 handle = safe_open(str(self.path), framework="np")
-            except Exception as exc:  # safetensors raises its own error types
+            except (OSError, SafetensorError) as exc:
                 raise FeatureError(
                     f"{self.path}: not a readable safetensors file ({exc})"
                 ) from None

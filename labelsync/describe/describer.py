@@ -4,8 +4,8 @@ For every label not given by a reviewed file and not in the cache, the backend a
 prompt (several labels per request when the template allows it); answers are parsed, checked
 (:mod:`.parse`) and guarded (:mod:`.guard`); labels short of ``n`` good descriptions are asked
 again with sampling and a new seed, a bounded number of times. A label that still fails is
-reported and never cached. Finished labels are written to the cache as they complete, so an
-interrupted run keeps them.
+never cached and stays in the result by its name only (``strict``: an error instead). Finished
+labels are written to the cache as they complete, so an interrupted run keeps them.
 """
 
 from __future__ import annotations
@@ -13,89 +13,49 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..descriptions import Descriptions, LabelDescriptions
 from ..errors import DescriptionError
 from ..labels import LabelSet, normalize_label
-from .backends import Backend, GenerationRequest, create_backend
+from .backends import create_backend
 from .cache import CacheRecord, DescriptionCache, cache_key
+from .config import DescribeConfig
+from .examples import training_examples
+from .generation import Backend, GenerationRequest, estimate_tokens
 from .guard import Guard
-from .parse import ParseLimits, Rejection, check_descriptions, parse_answer
+from .parse import Rejection, check_descriptions, parse_answer
 from .prompts import PromptTemplate
+from .throughput import Throughput
 
-__all__ = ["DescribeConfig", "Describer", "describe", "LabelFailure", "training_examples"]
+__all__ = [
+    "DescribeConfig",
+    "DescribePlan",
+    "Describer",
+    "describe",
+    "LabelFailure",
+    "training_examples",
+]
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class DescribeConfig:
-    """Everything that decides how descriptions are generated (saved with runs)."""
+class DescribePlan:
+    """What a run would do (``--dry-run``): labels by where their descriptions come from, and
+    the first-round requests with their size; retries for failing labels come on top."""
 
-    n: int = 3
-    backend: str = "llamacpp"
-    model: str | None = None
-    prompt: str | None = None  # built-in name or .txt path; None: the backend's default
-    temperature: float = 0.0
-    seed: int = 0
-    samples: int | None = None  # answers per label before selecting; None: 2 local, 1 server
-    max_retries: int = 6  # further answers allowed when a label is still short
-    max_tokens: int | None = None  # per label; None: 40 per description + 20
-    labels_per_request: int = 1
-    concurrency: int = 8
-    timeout: float = 60.0
-    retries: int = 4  # HTTP-level retries (openai backend)
-    base_url: str | None = None
-    guard: bool = True
-    embedder: str | None = None
-    allow_partial: bool = False
-    refresh: bool = False
-    cache_dir: str | None = None
-    limits: ParseLimits = field(default_factory=ParseLimits)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Throughput:
-    """Requests and tokens of one ``run``, counted across worker threads (for progress bars)."""
-
-    requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    started: float | None = None
-    finished: float | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(self, prompt_tokens: int, completion_tokens: int) -> None:
-        with self._lock:
-            self.requests += 1
-            self.prompt_tokens += prompt_tokens
-            self.completion_tokens += completion_tokens
-
-    def start(self) -> None:
-        self.started, self.finished = time.perf_counter(), None
-
-    def stop(self) -> None:
-        if self.started is not None and self.finished is None:
-            self.finished = time.perf_counter()
-
-    def rates(self) -> tuple[float, float]:
-        """(requests/s, completion tokens/s) over the wall time of the generation so far."""
-        with self._lock:
-            requests, tokens = self.requests, self.completion_tokens
-        if self.started is None:
-            return 0.0, 0.0
-        seconds = max((self.finished or time.perf_counter()) - self.started, 1e-9)
-        return requests / seconds, tokens / seconds
+    labels: list[str]  # to generate
+    cached: list[str]
+    reviewed: list[str]  # given by the reviewed file, used as they are
+    requests: list[GenerationRequest]
+    prompt_tokens: int  # tiktoken cl100k estimate, whatever the backend's own tokenizer
+    output_budget: int  # completion tokens the requests may use (their max_tokens summed)
 
 
 @dataclass
@@ -163,6 +123,42 @@ class Describer:
             for attempt in range(self.samples):
                 out.append(self._request(group, attempt, examples))
         return out
+
+    def plan(
+        self,
+        labels: LabelSet | Iterable[str],
+        reviewed: Descriptions | None = None,
+        examples: dict[str, list[str]] | None = None,
+    ) -> DescribePlan:
+        """What ``run`` would do for ``labels``, without loading a model or sending anything."""
+        labels = labels if isinstance(labels, LabelSet) else LabelSet(labels)
+        given, cached, todo = self._partition(labels, reviewed, examples)
+        requests = self.requests(todo, examples)
+        return DescribePlan(
+            labels=todo,
+            cached=list(cached),
+            reviewed=list(given),
+            requests=requests,
+            prompt_tokens=sum(estimate_tokens(r.prompt.as_text()) for r in requests),
+            output_budget=sum(r.max_tokens for r in requests),
+        )
+
+    def _partition(
+        self, labels: LabelSet, reviewed: Descriptions | None, examples
+    ) -> tuple[dict[str, LabelDescriptions], dict[str, CacheRecord], list[str]]:
+        """(entries ``reviewed`` gives, cache records of the cached labels, labels to generate),
+        each in label order; ``refresh`` ignores the cache."""
+        given: dict[str, LabelDescriptions] = {}
+        cached: dict[str, CacheRecord] = {}
+        todo: list[str] = []
+        for label in labels:
+            if reviewed is not None and label in reviewed:
+                given[label] = reviewed.entry(label)
+            elif not self.config.refresh and (record := self.cache.get(self.key(label, examples))):
+                cached[label] = record
+            else:
+                todo.append(label)
+        return given, cached, todo
 
     def _groups(self, labels: list[str]) -> list[list[str]]:
         size = self.labels_per_request
@@ -267,21 +263,16 @@ class Describer:
         examples: dict[str, list[str]] | None = None,
         on_label: Callable[[str, LabelDescriptions | None, CacheRecord | None], None] | None = None,
     ) -> tuple[Descriptions, list[LabelFailure]]:
-        """Descriptions for every label (reviewed ones as given) plus the labels that failed
-        (with ``allow_partial`` they are in the result with no descriptions)."""
+        """Descriptions for every label (reviewed ones as given) plus the labels that failed:
+        those stay in the result name-only, with one warning (``strict``: DescriptionError)."""
         cfg = self.config
         labels = labels if isinstance(labels, LabelSet) else LabelSet(labels)
-        results: dict[str, LabelDescriptions] = {}
-        todo: list[str] = []
-        for label in labels:
-            if reviewed is not None and label in reviewed:
-                results[label] = reviewed.entry(label)
-            elif not cfg.refresh and (record := self.cache.get(self.key(label, examples))):
-                results[label] = self._entry(record)
-            else:
-                todo.append(label)
-            if label in results and on_label:
-                on_label(label, results[label], None)
+        given, cached, todo = self._partition(labels, reviewed, examples)
+        known = {**given, **{label: self._entry(record) for label, record in cached.items()}}
+        results = {label: known[label] for label in labels if label in known}
+        for label, entry in results.items():
+            if on_label:
+                on_label(label, entry, None)
         failures: list[LabelFailure] = []
         if todo:
             logger.info(
@@ -298,12 +289,21 @@ class Describer:
                 failures = self._generate(todo, guard, examples, results, on_label)
             finally:
                 self.throughput.stop()
-        if failures and not cfg.allow_partial:
+        failures.sort(key=lambda failure: labels.id(failure.label))
+        if failures and cfg.strict:
             first = failures[0]
             more = f" (and {len(failures) - 1} more labels)" if len(failures) > 1 else ""
             raise DescriptionError(
                 f"label {first.label!r} failed: {first.reason}{more}; the labels that succeeded "
-                "are cached; use --allow-partial to keep going without the failed ones"
+                "are cached; without strict the failed ones are kept by name only"
+            )
+        if failures:
+            logger.warning(
+                "%d of %d labels failed and keep their name only (descriptions: [], the reason "
+                "under 'failed'): %s",
+                len(failures),
+                len(labels),
+                ", ".join(failure.label for failure in failures),
             )
         # Failed labels stay, with no descriptions and the reason: a reviewer sees them, and a
         # label store falls back to the label name for them. They are never cached.
@@ -333,7 +333,7 @@ class Describer:
                     for outcome in future.result():
                         if outcome.record is None:
                             failures.append(LabelFailure(outcome.label, outcome.reason))
-                            logger.warning("label %r failed: %s", outcome.label, outcome.reason)
+                            logger.info("label %r failed: %s", outcome.label, outcome.reason)
                             if on_label:
                                 on_label(outcome.label, None, None)
                             continue
@@ -349,25 +349,6 @@ class Describer:
         return failures
 
 
-def training_examples(
-    dataset: str | Path, data_dir: str | Path | None = None, per_label: int = 3, seed: int = 0
-) -> dict[str, list[str]]:
-    """Up to ``per_label`` random *training* utterances per in-scope label, for grounding."""
-    import random
-
-    from ..data import load_dataset
-
-    train = load_dataset(dataset, data_dir, features=None).splits["train"]
-    grouped: dict[str, list[str]] = {}
-    for text, label, is_oos in zip(train["text"], train["label"], train["is_oos"], strict=True):
-        if not is_oos:
-            grouped.setdefault(label, []).append(text)
-    rng = random.Random(seed)
-    return {
-        label: rng.sample(texts, min(per_label, len(texts))) for label, texts in grouped.items()
-    }
-
-
 def describe(
     labels: LabelSet | Iterable[str] | str | Path,
     n: int = 3,
@@ -380,8 +361,10 @@ def describe(
     """Descriptions for ``labels`` (a LabelSet, a list, a preset name or a label file).
 
     ``options`` are :class:`DescribeConfig` fields (``model``, ``prompt``, ``temperature``,
-    ``base_url``, ``cache_dir``, ``allow_partial``, ...). Labels in ``reviewed`` are used as
-    they are; the rest come from the cache or the backend.
+    ``base_url``, ``cache_dir``, ``strict``, ...). Labels in ``reviewed`` are used as they are;
+    the rest come from the cache or the backend. A label that fails validation is kept by its
+    name only (``descriptions: []``, the reason under ``failed``) with one warning that lists
+    them; ``strict=True`` raises :class:`DescriptionError` instead.
     """
     if isinstance(labels, (str, Path)):
         labels = LabelSet.resolve(labels)

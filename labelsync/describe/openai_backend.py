@@ -13,7 +13,7 @@ import os
 import time
 
 from ..errors import BackendError
-from .backends import Backend, Generation, GenerationRequest
+from .generation import Backend, Generation, GenerationRequest
 
 __all__ = ["OpenAIBackend"]
 

@@ -96,7 +96,7 @@ def _featurize(featurizer: Featurizer, item: MediaItem) -> Outcome:
         result = featurizer.featurize(item.path, start=item.start, end=item.end)
     except MediaError as exc:  # its message starts with the path, which failures.csv has apart
         return item.key, None, str(exc).removeprefix(f"{item.path}: "), []
-    except Exception as exc:  # a broken file can make any library raise: record it, go on
+    except Exception as exc:  # noqa: BLE001 - a broken file can make any library raise: record it
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return item.key, None, f"{type(exc).__name__}: {reason}", []
     if not result.features:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_json
+from .._options import check_choices
 from ..offline import MPNET, canonical_name
 
 __all__ = [
@@ -205,11 +206,7 @@ class ModelConfig:
             "align_method": _ALIGN_METHODS,
             "pooling": _POOLINGS,
         }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
-                )
+        check_choices(self, choices, ValueError)
 
     def _check_losses(self) -> None:
         from .losses import LOSS_TERMS  # imports torch: only for configs that name extra terms

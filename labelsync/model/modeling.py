@@ -213,7 +213,7 @@ class IntentModel(DescriptionBank, nn.Module):
             hidden = self.encoder(**encoder_inputs)[0]
             return self.fusion(hidden, text_mask, features, masks)
 
-        def fuse(module: nn.Module, args: Any, output: Any) -> Any:  # e.g. E_text -> E_m
+        def fuse(module: nn.Module, _args: Any, output: Any) -> Any:  # e.g. E_text -> E_m
             hidden = output if isinstance(output, Tensor) else output[0]
             if not isinstance(hidden, Tensor):
                 raise TypeError(f"{type(module).__name__} returned {type(output).__name__}")

@@ -91,19 +91,19 @@ def _in_scope_logits(outputs: Outputs, num_known: int) -> np.ndarray:
 
 
 @register_detector("msp")
-def msp(outputs: Outputs, state: dict, num_known: int) -> np.ndarray:
+def msp(outputs: Outputs, _state: dict, num_known: int) -> np.ndarray:
     """Maximum softmax probability (Hendrycks & Gimpel, 2017)."""
     return softmax(_in_scope_logits(outputs, num_known)).max(axis=1)
 
 
 @register_detector("maxlogit")
-def maxlogit(outputs: Outputs, state: dict, num_known: int) -> np.ndarray:
+def maxlogit(outputs: Outputs, _state: dict, num_known: int) -> np.ndarray:
     """Largest logit (Hendrycks et al., 2022)."""
     return _in_scope_logits(outputs, num_known).max(axis=1)
 
 
 @register_detector("energy")
-def energy(outputs: Outputs, state: dict, num_known: int) -> np.ndarray:
+def energy(outputs: Outputs, _state: dict, num_known: int) -> np.ndarray:
     """Negative energy ``logsumexp(logits)`` at temperature 1 (Liu et al., 2020)."""
     from scipy.special import logsumexp
 
@@ -135,7 +135,7 @@ def doc(outputs: Outputs, state: dict, num_known: int) -> np.ndarray:
 
 
 @register_detector("desc", needs=("description_scores",))
-def desc(outputs: Outputs, state: dict, num_known: int) -> np.ndarray:
+def desc(outputs: Outputs, _state: dict, num_known: int) -> np.ndarray:
     """Cosine of ``T_f`` to the nearest in-scope label description."""
     if "description_scores" not in outputs:
         raise LabelsyncError(
@@ -157,7 +157,7 @@ def _fit_knn(outputs: Outputs, num_known: int) -> dict[str, np.ndarray]:
 
 
 @register_detector("knn", fit=_fit_knn, needs=("features",))
-def knn(outputs: Outputs, state: dict, num_known: int) -> np.ndarray:
+def knn(outputs: Outputs, state: dict, _num_known: int) -> np.ndarray:
     """Cosine similarity to the k-th nearest in-scope training feature (FAISS flat index)."""
     from ..store import index as faiss_index
 
@@ -173,7 +173,7 @@ def knn(outputs: Outputs, state: dict, num_known: int) -> np.ndarray:
 
 
 @register_detector("k+1", native_threshold=0.0, k_plus_1_only=True)
-def k_plus_1(outputs: Outputs, state: dict, num_known: int) -> np.ndarray:
+def k_plus_1(outputs: Outputs, _state: dict, num_known: int) -> np.ndarray:
     """K+1 training: best in-scope probability minus the out-of-scope class's (< 0: argmax OOS)."""
     probs = softmax(np.asarray(outputs["logits"], dtype=np.float64))
     if probs.shape[1] != num_known + 1:

@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write_text, read_yaml
+from .._options import check_choices
+from .._options import coerce as _coerce
+from .._options import hint as _hint
 from ..errors import ConfigError
 from ..model.configuration import ModelConfig, normalise_keys
-from .options import coerce as _coerce
-from .options import hint as _hint
 from .presets import available_presets, preset_layers
 from .task_metrics import default_metric
 from .tasks import check_task_options
@@ -171,11 +172,7 @@ class TrainConfig:
             "pad_to": PAD_MODES,
             "mixed_precision": PRECISIONS,
         }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ConfigError(
-                    f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}"
-                )
+        check_choices(self, choices)
         positive = ("batch_size", "eval_batch_size", "epochs", "patience")
         for name in (*positive, "gradient_accumulation_steps"):
             if getattr(self, name) < 1:

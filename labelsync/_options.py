@@ -8,9 +8,9 @@ import os
 import typing
 from typing import Any
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
-__all__ = ["coerce", "hint"]
+__all__ = ["coerce", "hint", "check_choices"]
 
 
 def hint(name: str, known: set[str]) -> str:
@@ -61,3 +61,13 @@ def coerce(name: str, value: Any, hint: Any) -> Any:
             raise ConfigError(f"{name} must be a string, got {value!r}")
         return value
     return value
+
+
+def check_choices(
+    owner: Any, choices: dict[str, tuple[str, ...]], error: type[Exception] = ConfigError
+) -> None:
+    """Each ``owner.<name>`` must be one of ``choices[name]``; else one ``error`` line."""
+    for name, allowed in choices.items():
+        value = getattr(owner, name)
+        if value not in allowed:
+            raise error(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
