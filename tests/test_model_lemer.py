@@ -13,6 +13,7 @@ from test_model_modeling import make_batch, make_model, tiny_bert  # noqa: F401 
 from labelsync.model import AMessModel
 from labelsync.model.contrastive import label_contrastive_loss
 from labelsync.model.lemer import attention_constraint, masked_softmax
+from labelsync.model.losses import LossContext
 
 ALL_TERMS = {"lemer_frames": 0.5, "lemer_constraint": 2.0, "lgcl": 0.25}
 
@@ -94,7 +95,9 @@ def test_the_aux_tensors_follow_eqs_7_to_10(encoder):
         [((a_l[i] - a_r[i])[text[i]] ** 2).sum() / text[i].sum() for i in range(2)]
     )
     assert torch.allclose(attention_constraint(a_r, a_l, text), by_hand)
-    terms = model.loss_terms(out, batch["label_id"], torch.tensor([True, True]), None)
+    in_range = torch.tensor([True, True])
+    context = LossContext(labels=batch["label_id"], in_range=in_range, is_oos=None)
+    terms = model.loss_terms(out, context)
     both = torch.stack(
         [attention_constraint(aux["a_r"][m], aux["a_l"][m], text) for m in aux["a_r"]]
     )

@@ -156,6 +156,7 @@ def test_nan_loss_through_the_cli(tmp_path, capsys, monkeypatch, config_file):
         "--config",
         config_file,
         "--reviewed-descriptions",
+        "--text-only",  # asked for: no fallback warning before the error
         "--out",
         tmp_path / "r",
     )

@@ -1,4 +1,4 @@
-"""Datasets: MIntRec, MIntRec2.0, CLINC150 and custom files -> ``IntentDataset``.
+"""Datasets: MIntRec, MIntRec2.0, CLINC150, CMU-MOSI/MOSEI and custom files -> ``IntentDataset``.
 
 ``load_dataset(name_or_path, data_dir, video_feats=..., audio_feats=..., allow_pickle=...)``
 returns an ``IntentDataset``: a ``datasets.DatasetDict`` (``train``/``dev``/``test``; columns
@@ -9,8 +9,9 @@ reads a CSV/TSV/JSONL file of text + label rows. Names load lazily so that impor
 package stays cheap.
 
 Modules follow the data flow: ``base`` (errors, rows, layouts) <- readers (``mintrec``,
-``mintrec2``, ``clinc150``, ``custom``, ``tabular``) and stores (``feature_store``, ``features``)
-<- ``feature_files`` (finding, checking, records) <- ``collate`` <- ``dataset`` <- ``loading``.
+``mintrec2``, ``clinc150``, ``mmsa``, ``custom``, ``tabular``) and stores (``feature_store``,
+``features``) <- ``feature_files`` (finding, checking, records) <- ``collate`` <- ``dataset``
+<- ``loading``.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ __all__ = [
     "ParsedData",
     "FeatureLayout",
     "RecordCollector",
+    "SCORE_LABEL",
 ]
 
 log = logging.getLogger(__name__)
@@ -99,14 +100,23 @@ class FeatureLayout:
     parts: tuple[str, ...] = ("",)
 
 
+SCORE_LABEL = "score"  # the one label of a regression dataset whose score has no other name
+
+
 @dataclass
 class Record:
-    """One parsed row: its key, text, display label and whether it is out-of-scope."""
+    """One parsed row: its key, text, display label and whether it is out-of-scope.
+
+    ``labels``: the label names of a multi-label row (``label`` then shows them joined by
+    ``|``; may be empty); ``score``: the number of a regression row.
+    """
 
     key: str
     text: str
     label: str
     is_oos: bool = False
+    labels: list[str] | None = None
+    score: float | None = None
 
 
 @dataclass
@@ -115,7 +125,9 @@ class ParsedData:
 
     ``feature_dir`` is searched for feature files laid out as ``feature_layout`` says (None: the
     generic ``{video,audio}_feats.*``); ``max_lengths`` are the release's defaults (None: the
-    ``MaxLengths`` defaults).
+    ``MaxLengths`` defaults). ``stores``: feature stores the reader opened itself (modality ->
+    ``FeatureStore``; CMU-MOSI/MOSEI keep them inside the data file), used unless the caller
+    picks files. ``score_name``: what the rows' scores measure (the regression output's name).
     """
 
     name: str
@@ -127,6 +139,8 @@ class ParsedData:
     has_keys: bool = True  # False when keys were made up (custom data without an id column)
     feature_layout: FeatureLayout | None = None
     max_lengths: MaxLengths | None = None
+    stores: Mapping[str, Any] | None = None
+    score_name: str = SCORE_LABEL
 
 
 class RecordCollector:
@@ -147,27 +161,50 @@ class RecordCollector:
         label: Any,
         where: str,
         force_oos: bool = False,
+        labels: list[str] | None = None,
+        score: float | None = None,
     ) -> None:
-        """Validate one row and append it to ``out``; ``where`` is ``"file: line N"``."""
+        """Validate one row and append it to ``out``; ``where`` is ``"file: line N"``.
+
+        A multi-label row gives ``labels`` (names, may be empty), a regression row ``score``
+        (then ``label`` may be None: the row's label is ``SCORE_LABEL``).
+        """
         key = str(key).strip()
         if not key:
             raise DataError(f"{where}: field 'key' is empty")
         if not isinstance(text, str) or not text.strip():
             raise DataError(f"{where}: field 'text' is empty (key {key})")
-        if not isinstance(label, str) or not label.strip():
-            raise DataError(f"{where}: field 'label' is empty (key {key})")
         if key in self._seen:
             raise DataError(f"{where}: duplicate key {key!r} (first seen at {self._seen[key]})")
+        if labels is not None:
+            names = [self._known(name, where, "labels") for name in labels]
+            if len({normalize_label(n) for n in names}) != len(names):
+                raise DataError(f"{where}: a label appears twice in field 'labels' (key {key})")
+            self._seen[key] = where
+            out.append(Record(key, text.strip(), "|".join(names), False, names, score))
+            return
+        if label is None and score is not None:
+            label = SCORE_LABEL
+        if not isinstance(label, str) or not label.strip():
+            raise DataError(f"{where}: field 'label' is empty (key {key})")
         self._seen[key] = where
         label = label.strip()
         if force_oos or (self._oos_key is not None and normalize_label(label) == self._oos_key):
-            out.append(Record(key, text.strip(), self.oos_label or label, True))
+            out.append(Record(key, text.strip(), self.oos_label or label, True, score=score))
             return
+        out.append(
+            Record(key, text.strip(), self._known(label, where, "label"), False, score=score)
+        )
+
+    def _known(self, label: str, where: str, field_name: str) -> str:
+        """The canonical spelling of ``label`` (as given when labels are inferred later)."""
+        label = label.strip()
+        if not label:
+            raise DataError(f"{where}: an empty name in field {field_name!r}")
         if self.labels is None:  # labels are inferred afterwards (custom data without a list)
-            out.append(Record(key, text.strip(), label, False))
-            return
+            return label
         if label not in self.labels:
             hint = self.labels.closest(label)
             suggestion = f"; did you mean {hint!r}?" if hint else ""
-            raise DataError(f"{where}: unknown label {label!r} in field 'label'{suggestion}")
-        out.append(Record(key, text.strip(), self.labels.canonical(label), False))
+            raise DataError(f"{where}: unknown label {label!r} in field {field_name!r}{suggestion}")
+        return self.labels.canonical(label)

@@ -8,6 +8,8 @@
       "key": list[str], "text": list[str],
       "label_id": LongTensor[B],          # in-scope 0..K-1, out-of-scope K
       "is_oos": BoolTensor[B],
+      "label_ids": LongTensor[B, M],      # multi-label data: each row's label ids, -100 padding
+      "score": FloatTensor[B],            # regression data
       "video": FloatTensor[B, Lv, Dv],     # zero-padded at the end, first Lv frames kept
       "video_mask": LongTensor[B, Lv],     # 1 = real frame, 0 = padding (HF attention_mask style)
       "video_lengths": LongTensor[B],      # frames kept = min(T, max length)
@@ -81,6 +83,14 @@ class IntentCollator:
             "label_id": np.array([row["label_id"] for row in rows], dtype=np.int64),
             "is_oos": np.array([bool(row["is_oos"]) for row in rows], dtype=bool),
         }
+        if rows and "label_ids" in rows[0]:  # multi-label: ids per row, padded with -100
+            width = max(1, *(len(row["label_ids"]) for row in rows))
+            ids = np.full((len(rows), width), -100, dtype=np.int64)
+            for i, row in enumerate(rows):
+                ids[i, : len(row["label_ids"])] = row["label_ids"]
+            batch["label_ids"] = ids
+        if rows and "score" in rows[0]:  # regression
+            batch["score"] = np.array([row["score"] for row in rows], dtype=np.float32)
         for modality, store in self.stores.items():
             max_len = self.max_lengths.get(modality)
             try:

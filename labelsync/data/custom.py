@@ -1,5 +1,10 @@
 """Custom data: CSV / TSV / JSONL files with ``text`` and ``label`` (+ optional ``id``).
 
+Instead of ``label`` a row may carry ``labels`` (several label names separated by ``|``, or a
+JSON list; an empty cell is a row without labels: multi-label data) or ``score`` (a number:
+regression data, whose one label is ``score``); a file may give ``score`` next to ``label`` or
+``labels`` too.
+
 ``path`` is a folder holding ``{train,dev,test}.{csv,tsv,jsonl}`` (``val``/``validation`` read as
 ``dev``) and optionally ``labels.txt`` (or ``.json``/``.yaml``), or a single file (its split is
 its stem when that names a split, else ``train``). Without a label list the labels are the names
@@ -12,15 +17,23 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..labels import LabelSet, normalize_label
 from .base import SPLITS, DataError, ParsedData, Record, RecordCollector
-from .tabular import Column, header_key, pick, read_table
+from .tabular import Column, header_key, pick, read_rows, read_table
 
-__all__ = ["read_custom", "iter_labelled_rows", "CUSTOM_COLUMNS", "DATA_SUFFIXES"]
+__all__ = [
+    "read_custom",
+    "iter_labelled_rows",
+    "CUSTOM_COLUMNS",
+    "TARGET_COLUMNS",
+    "DATA_SUFFIXES",
+    "LABEL_SEPARATOR",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +49,15 @@ CUSTOM_COLUMNS = (
     Column("label", ("intent", "label_name")),
     Column("id", ("key", "uid", "utterance_id"), required=False),
 )
+TARGETS = ("label", "labels", "score")  # one of them is needed per row
+TARGET_COLUMNS = (
+    Column("text", ("utterance", "sentence")),
+    Column("label", ("intent", "label_name"), required=False),
+    Column("labels", ("intents", "label_names"), required=False),
+    Column("score", ("value", "target"), required=False),
+    Column("id", ("key", "uid", "utterance_id"), required=False),
+)
+LABEL_SEPARATOR = "|"
 
 
 def _split_of(stem: str) -> str | None:
@@ -90,10 +112,21 @@ def read_custom(
     has_keys = True
     for split, file in files.items():
         records: list[Record] = []
-        for where, key, text, label in iter_labelled_rows(file):
+        for where, fields in _rows(file, TARGET_COLUMNS):
+            key = fields.get("id")
             has_keys = has_keys and key is not None
-            key = key if key is not None else f"{split}_{len(records)}"
-            collector.add(records, key=key, text=text, label=label, where=where)
+            key = str(key) if key is not None else f"{split}_{len(records)}"
+            if not any(fields.get(name) is not None for name in TARGETS):
+                raise DataError(f"{where}: missing field 'label'")
+            collector.add(
+                records,
+                key=key,
+                text=fields["text"],
+                label=fields.get("label"),
+                labels=_label_names(fields["labels"], where) if "labels" in fields else None,
+                score=_score(fields["score"], where) if "score" in fields else None,
+                where=where,
+            )
         splits[split] = records
     if labels is None:
         labels = _infer_labels(splits, str(path))
@@ -102,18 +135,44 @@ def read_custom(
     )
 
 
+def _label_names(value: Any, where: str) -> list[str]:
+    """The names of a ``labels`` cell: ``a|b`` (blank: none) or a JSON list of strings."""
+    if isinstance(value, list) and all(isinstance(name, str) for name in value):
+        return [name.strip() for name in value]
+    if not isinstance(value, str):
+        raise DataError(f"{where}: field 'labels' must be names separated by '|', got {value!r}")
+    return [name.strip() for name in value.split(LABEL_SEPARATOR)] if value.strip() else []
+
+
+def _score(value: Any, where: str) -> float:
+    """The number of a ``score`` cell (finite)."""
+    try:
+        score = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        score = math.nan
+    if not math.isfinite(score):
+        raise DataError(f"{where}: field 'score' is not a finite number: {value!r}")
+    return score
+
+
 def _infer_labels(splits: dict[str, list[Record]], source: str) -> LabelSet:
     first: dict[str, str] = {}
     for records in splits.values():
         for record in records:
             if not record.is_oos:
-                first.setdefault(normalize_label(record.label), record.label)
+                for name in record.labels if record.labels is not None else [record.label]:
+                    first.setdefault(normalize_label(name), name)
     if not first:
         raise DataError(f"{source}: no in-scope rows, so no labels to learn")
     labels = LabelSet(first.values(), source=f"{source} (labels found in the data)")
     for records in splits.values():
         for record in records:
-            if not record.is_oos:
+            if record.is_oos:
+                continue
+            if record.labels is not None:
+                record.labels = [labels.canonical(name) for name in record.labels]
+                record.label = LABEL_SEPARATOR.join(record.labels)
+            else:
                 record.label = labels.canonical(record.label)
     log.info("%s: %d labels found in the data (no labels.txt)", source, len(labels))
     return labels
@@ -122,24 +181,33 @@ def _infer_labels(splits: dict[str, list[Record]], source: str) -> LabelSet:
 def iter_labelled_rows(path: Path) -> Iterator[tuple[str, str | None, Any, Any]]:
     """``(where, id or None, text, label)`` per row of a CSV/TSV (header row required) or JSONL
     file; ``where`` is ``"file: line N"``. Values are as read (checked by the caller)."""
+    for where, fields in _rows(path, CUSTOM_COLUMNS):
+        key = fields.get("id")
+        yield where, None if key is None else str(key), fields["text"], fields["label"]
+
+
+def _rows(path: Path, columns: tuple[Column, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(where, {column: value})`` per row; columns a row does not have are left out."""
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
-        return _read_jsonl(path)
+        return _read_jsonl(path, columns)
     if suffix in (".csv", ".tsv", ".tab"):
-        return _read_delimited(path, "," if suffix == ".csv" else "\t")
+        return _read_delimited(path, "," if suffix == ".csv" else "\t", columns)
     raise DataError(f"{path}: unsupported data file (use .csv, .tsv or .jsonl)")
 
 
-def _read_delimited(path: Path, delimiter: str) -> Iterator[tuple[str, str | None, Any, Any]]:
-    for where, row, indexes in read_table(
-        path, CUSTOM_COLUMNS, delimiter=delimiter, positional=False
-    ):
-        key = pick(row, indexes, "id", where=where) if "id" in indexes else None
-        text = pick(row, indexes, "text", where=where)
-        yield where, key, text, pick(row, indexes, "label", where=where)
+def _read_delimited(
+    path: Path, delimiter: str, columns: tuple[Column, ...]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    for where, row, indexes in read_table(path, columns, delimiter=delimiter, positional=False):
+        if not any(column.name in indexes for column in columns if column.name in TARGETS):
+            _, header = next(read_rows(path, delimiter=delimiter))
+            shown = ", ".join(cell.strip() for cell in header)
+            raise DataError(f"{path}: line 1: missing column 'label' (header: {shown})")
+        yield where, {name: pick(row, indexes, name, where=where) for name in indexes}
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[str, str | None, Any, Any]]:
+def _read_jsonl(path: Path, columns: tuple[Column, ...]) -> Iterator[tuple[str, dict[str, Any]]]:
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     with path.open(encoding="utf-8-sig") as handle:
@@ -156,13 +224,12 @@ def _read_jsonl(path: Path) -> Iterator[tuple[str, str | None, Any, Any]]:
             if not isinstance(obj, dict):
                 raise DataError(f"{where}: expected a JSON object with 'text' and 'label'")
             fields = {}
-            for column in CUSTOM_COLUMNS:
+            for column in columns:
                 for name, value in obj.items():
                     if column.matches(header_key(str(name))):
                         fields[column.name] = value
                         break
-            for column in CUSTOM_COLUMNS:
+            for column in columns:
                 if column.required and column.name not in fields:
                     raise DataError(f"{where}: missing field {column.name!r}")
-            key = fields.get("id")
-            yield where, None if key is None else str(key), fields["text"], fields["label"]
+            yield where, fields

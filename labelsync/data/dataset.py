@@ -31,9 +31,12 @@ class IntentDataset:
 
     Columns of every split: ``key``, ``text``, ``label`` (display name), ``label_id``
     (a ``ClassLabel``: in-scope ids ``0..K-1``, out-of-scope ``K``), ``is_oos`` and, per feature
-    modality, ``{modality}_length`` (frames in the file). Feature arrays stay in memory-mapped
-    ``feature_stores`` (modality -> store, keyed by ``key``) and are padded per batch by
-    ``collator()``; ``with_features(split)`` gives a view that adds them lazily per row.
+    modality, ``{modality}_length`` (frames in the file). Multi-label data adds ``label_ids``
+    (every label of a row; ``label`` joins their names with ``|``, ``label_id`` is the first or
+    -1), regression data ``score`` (a float; ``score_name`` says what it measures). Feature
+    arrays stay in memory-mapped ``feature_stores`` (modality -> store, keyed by ``key``) and
+    are padded per batch by ``collator()``; ``with_features(split)`` gives a view that adds
+    them lazily per row.
     ``max_lengths`` are the caller's or the release's defaults (MIntRec 50 / 230 / 480,
     MIntRec2.0 50 / 180 / 400); ``feature_files`` says which files were read.
     """
@@ -45,6 +48,15 @@ class IntentDataset:
     max_lengths: MaxLengths = field(default_factory=MaxLengths)
     name: str = "custom"
     source: str | None = None
+    score_name: str = "score"
+
+    @property
+    def target_kinds(self) -> frozenset[str]:
+        """What the rows carry besides one class each: ``labels`` (a ``label_ids`` column, several
+        labels per row: multi-label data) and/or ``score`` (a ``score`` column: regression)."""
+        columns = set(next(iter(self.splits.values())).column_names) if self.splits else set()
+        kinds = {"labels": "label_ids", "score": "score"}
+        return frozenset(kind for kind, column in kinds.items() if column in columns)
 
     @property
     def num_labels(self) -> int:

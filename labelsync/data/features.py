@@ -36,6 +36,7 @@ __all__ = [
     "SafetensorsStore",
     "NpzStore",
     "PickleStore",
+    "load_pickle",
     "open_feature_store",
     "pickle_hint",
     "FEATURE_SUFFIXES",
@@ -207,21 +208,31 @@ class NpzStore(FeatureStore):
         return {**self.__dict__, "_open": None}
 
 
+def load_pickle(path: str | Path, *, allow_pickle: bool = False) -> Any:
+    """Unpickle ``path``: only with ``allow_pickle`` (else ``PickleNotAllowedError``)."""
+    path = Path(path)
+    if not allow_pickle:
+        raise PickleNotAllowedError(pickle_hint(path))
+    log.info("%s: unpickling (allowed by allow_pickle); the whole file goes to memory", path)
+    try:
+        with open(path, "rb") as handle:
+            return pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError) as exc:
+        raise FeatureError(f"{path}: not a readable pickle ({exc})") from None
+
+
 class PickleStore(MemoryStore):
-    """A pickled dict key -> array (official MIntRec format); loads only with ``allow_pickle``."""
+    """A pickled dict key -> array (official MIntRec format); loads only with ``allow_pickle``.
+
+    ``data``: the file's content when the caller unpickled it already (``load_pickle``).
+    """
 
     format = "pickle"
 
-    def __init__(self, path: str | Path, *, allow_pickle: bool = False):
+    def __init__(self, path: str | Path, *, allow_pickle: bool = False, data: Any = None):
         path = Path(path)
-        if not allow_pickle:
-            raise PickleNotAllowedError(pickle_hint(path))
-        log.info("%s: unpickling (allowed by allow_pickle); the whole file goes to memory", path)
-        try:
-            with open(path, "rb") as handle:
-                data = pickle.load(handle)
-        except (OSError, pickle.UnpicklingError, EOFError) as exc:
-            raise FeatureError(f"{path}: not a readable pickle ({exc})") from None
+        if data is None:
+            data = load_pickle(path, allow_pickle=allow_pickle)
         if not isinstance(data, Mapping):
             raise FeatureError(f"{path}: expected a dict key -> array, got {type(data).__name__}")
         super().__init__(data, path)

@@ -25,6 +25,7 @@ from .feature_store import FeatureStore
 from .features import open_feature_store
 from .mintrec import read_mintrec
 from .mintrec2 import read_mintrec2
+from .mmsa import read_mosei, read_mosi
 
 __all__ = ["load_dataset", "register_dataset", "available_datasets", "MODALITIES"]
 
@@ -36,8 +37,16 @@ _READERS: dict[str, Reader] = {
     "mintrec2": read_mintrec2,
     "clinc150": read_clinc150,
     "custom": read_custom,
+    "mosi": read_mosi,
+    "mosei": read_mosei,
 }
-_ALIASES = {"mintrec2.0": "mintrec2", "mintrec 2.0": "mintrec2", "clinc": "clinc150"}
+_ALIASES = {
+    "mintrec2.0": "mintrec2",
+    "mintrec 2.0": "mintrec2",
+    "clinc": "clinc150",
+    "cmu mosi": "mosi",
+    "cmu mosei": "mosei",
+}
 
 # a file, several files (one store), a folder holding {modality}_feats.*, a dict or a store
 FeatureSpec = str | Path | Sequence[str | Path] | Mapping[str, Any] | FeatureStore
@@ -79,8 +88,10 @@ def load_dataset(
     labels: LabelSet | str | Path | Sequence[str] | None = None,
     oos_label: str | None = None,
     variant: str | None = None,
+    emotions: str | Path | None = None,
 ) -> IntentDataset:
-    """Load ``mintrec``, ``mintrec2``, ``clinc150`` (from ``data_dir``) or a custom data path.
+    """Load ``mintrec``, ``mintrec2``, ``clinc150``, ``mosi``, ``mosei`` (from ``data_dir``) or a
+    custom data path.
 
     Feature files are found as each release lays them out (see ``feature_files.py``); two
     candidates for one modality are an error naming both. ``video_feats`` / ``audio_feats`` pick
@@ -92,8 +103,9 @@ def load_dataset(
     (``MaxLengths`` or a dict of some of text/video/audio) defaults to the release's
     (MIntRec 50/230/480, MIntRec2.0 50/180/400). ``labels`` overrides the preset label list (a
     ``LabelSet``, a preset name, a file or a list of names). ``oos_label`` marks out-of-scope rows
-    of custom data; ``variant`` picks a CLINC150 file (full, small, imbalanced, plus). Raises
-    ``DataError`` with a one-line cause on bad input.
+    of custom data; ``variant`` picks a CLINC150 file (full, small, imbalanced, plus) or a
+    CMU-MOSI/MOSEI alignment (aligned, unaligned); ``emotions`` is a CSV of CMU-MOSEI emotions
+    (``mmsa.py``). Raises ``DataError`` with a one-line cause on bad input.
     """
     name = _dataset_name(str(name_or_path))
     if name is None:
@@ -111,13 +123,15 @@ def load_dataset(
     if not Path(data_dir).exists():
         raise DataError(f"{data_dir}: data folder not found")
     requested = _requested(features, {"video": video_feats, "audio": audio_feats})
-    options = {"oos_label": oos_label, "variant": variant}
+    options = {"oos_label": oos_label, "variant": variant, "emotions": emotions}
     reader = _READERS[name]
     accepted = inspect.signature(reader).parameters
     for option, value in options.items():
         if value is not None and option not in accepted:
             raise DataError(f"{name}: option {option!r} does not apply to this dataset")
     kwargs = {k: v for k, v in options.items() if v is not None}
+    if "allow_pickle" in accepted:  # readers whose rows live in a pickle (CMU-MOSI/MOSEI)
+        kwargs["allow_pickle"] = allow_pickle
     parsed = reader(data_dir, labels=_label_set(labels), **kwargs)
     defaults = parsed.max_lengths or MaxLengths()
     if not isinstance(max_lengths, MaxLengths):
@@ -159,9 +173,12 @@ def _requested(
 def _open_stores(
     parsed: ParsedData, requested: Mapping[str, FeatureSpec | None], *, allow_pickle: bool
 ) -> dict[str, FeatureStore]:
+    own = dict(parsed.stores or {})  # features inside the data file: used unless a file is picked
+    found = {m: spec for m, spec in requested.items() if not (m in own and spec == "auto")}
     sources = choose_feature_files(
-        parsed.feature_dir, parsed.feature_layout, requested, allow_pickle=allow_pickle
+        parsed.feature_dir, parsed.feature_layout, found, allow_pickle=allow_pickle
     )
+    sources |= {m: own[m] for m in requested if m in own and requested[m] == "auto"}
     if not sources:
         log.info("%s: no feature files; text only", parsed.source)
     if sources and not parsed.has_keys:
@@ -204,6 +221,7 @@ def build_dataset(
         "label_id": ClassLabel(names=labels.names + ([oos_label] if oos_label else [])),
         "is_oos": Value("bool"),
         **{f"{m}_length": Value("int32") for m in stores},
+        **_target_schema(parsed),
     }
     splits = {}
     for split, records in parsed.splits.items():
@@ -211,11 +229,12 @@ def build_dataset(
             "key": [r.key for r in records],
             "text": [r.text for r in records],
             "label": [r.label for r in records],
-            "label_id": [oos_id if r.is_oos else ids[normalize_label(r.label)] for r in records],
+            "label_id": [oos_id if r.is_oos else _label_id(r, ids) for r in records],
             "is_oos": [r.is_oos for r in records],
         }
         for modality in stores:
             columns[f"{modality}_length"] = lengths[modality][split]
+        columns |= _target_columns(parsed, split, ids)
         splits[split] = Dataset.from_dict(columns, features=Features(schema), split=split)
     return IntentDataset(
         splits=DatasetDict(splits),
@@ -225,4 +244,47 @@ def build_dataset(
         max_lengths=max_lengths,
         name=parsed.name,
         source=parsed.source,
+        score_name=parsed.score_name,
     )
+
+
+def _label_id(record: Any, ids: Mapping[str, int]) -> int:
+    """A row's class id; a multi-label row's first label (-1: none)."""
+    if record.labels is not None:
+        return ids[normalize_label(record.labels[0])] if record.labels else -1
+    return ids[normalize_label(record.label)]
+
+
+def _target_schema(parsed: ParsedData) -> dict[str, Any]:
+    """The ``label_ids`` (multi-label) and ``score`` (regression) columns the rows need."""
+    from datasets import Sequence, Value
+
+    rows = [r for records in parsed.splits.values() for r in records]
+    schema: dict[str, Any] = {}
+    if any(r.labels is not None for r in rows):
+        schema["label_ids"] = Sequence(Value("int32"))
+    scored = sum(r.score is not None for r in rows)
+    if scored and scored != len(rows):
+        raise DataError(f"{parsed.source}: {len(rows) - scored} row(s) have no score, others do")
+    if scored:
+        schema["score"] = Value("float32")
+    return schema
+
+
+def _target_columns(parsed: ParsedData, split: str, ids: Mapping[str, int]) -> dict[str, list]:
+    """The values of ``_target_schema``'s columns for one split."""
+    records = parsed.splits[split]
+    schema = _target_schema(parsed)
+    columns: dict[str, list] = {}
+    if "label_ids" in schema:
+        columns["label_ids"] = [
+            []
+            if r.is_oos
+            else [
+                ids[normalize_label(n)] for n in (r.labels if r.labels is not None else [r.label])
+            ]
+            for r in records
+        ]
+    if "score" in schema:
+        columns["score"] = [r.score for r in records]
+    return columns

@@ -5,6 +5,7 @@ little-endian data) itself because ``safetensors.numpy.save_file`` needs every t
 once; files read back with ``safetensors.safe_open``. ``write_npz`` streams uncompressed (or
 compressed) ``.npy`` members through ``zipfile`` + ``numpy.lib.format``. Both stream into
 ``labelsync._io.atomic_open`` (a temp file beside the target, renamed over it only when complete).
+``convert_features`` turns a CMU-MOSI/MOSEI MMSA pickle into one safetensors file (``mmsa.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import numpy as np
 
 from .._io import atomic_open, atomic_write_bytes
 from .base import FeatureError
-from .features import _ST_NUMPY, PICKLE_SUFFIXES, open_feature_store
+from .features import _ST_NUMPY, PICKLE_SUFFIXES, PickleStore, load_pickle, open_feature_store
+from .mmsa import MMSA_FIELDS, MMSA_SPLITS, STRING_FIELDS, is_mmsa
 
 __all__ = ["write_safetensors", "write_npz", "save_features", "convert_features", "ConvertResult"]
 
@@ -134,7 +136,13 @@ def convert_features(
         raise FeatureError(f"{dst}: output must be .safetensors (recommended) or .npz")
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise FeatureError(f"{dst}: output is the input file; choose another path")
-    store = open_feature_store(src, allow_pickle=allow_pickle)
+    if src.suffix.lower() in PICKLE_SUFFIXES and src.is_file():
+        data = load_pickle(src, allow_pickle=allow_pickle)
+        if is_mmsa(data):  # CMU-MOSI/MOSEI: splits of rows, not key -> array
+            return _convert_mmsa(data, src, dst)
+        store = PickleStore(src, data=data)
+    else:
+        store = open_feature_store(src, allow_pickle=allow_pickle)
     keys = sorted(store.keys())
     if not keys:
         raise FeatureError(f"{src}: no features in the file")
@@ -152,3 +160,27 @@ def convert_features(
         write_safetensors(dst, specs, store.raw, metadata={"source": src.name})
     log.info("%s -> %s: %d keys", src, dst, len(keys))
     return ConvertResult(dst, len(keys), tuple(sorted(dims)), dst.stat().st_size)
+
+
+def _convert_mmsa(data: Mapping[str, Any], src: Path, dst: Path) -> ConvertResult:
+    """The fields labelsync reads of an MMSA file (``mmsa.py``) as one safetensors file:
+    arrays as ``{split}/{field}``, the strings (``id``, ``raw_text``) as JSON in its metadata."""
+    if dst.suffix.lower() != ".safetensors":
+        raise FeatureError(f"{dst}: an MMSA file converts to .safetensors")
+    arrays: dict[str, np.ndarray] = {}
+    metadata = {"format": "mmsa", "source": src.name}
+    for split in MMSA_SPLITS.values():
+        for field in MMSA_FIELDS:
+            if field not in data[split]:
+                continue
+            if field in STRING_FIELDS:
+                metadata[f"{split}/{field}"] = json.dumps([str(v) for v in data[split][field]])
+            else:
+                value = np.asarray(data[split][field])
+                arrays[f"{split}/{field}"] = value.astype(np.float32, copy=False)
+    specs = {k: (v.shape, v.dtype) for k, v in arrays.items()}
+    write_safetensors(dst, specs, arrays.__getitem__, metadata=metadata)
+    dims = {int(v.shape[-1]) for k, v in arrays.items() if v.ndim == 3}
+    rows = sum(len(json.loads(metadata[f"{s}/id"])) for s in MMSA_SPLITS.values())
+    log.info("%s -> %s: %d MMSA rows", src, dst, rows)
+    return ConvertResult(dst, rows, tuple(sorted(dims)), dst.stat().st_size)

@@ -28,7 +28,14 @@ from .._io import atomic_write_json
 from .._options import check_choices
 from ..offline import MPNET, canonical_name
 
-__all__ = ["ModelConfig", "AMessConfig", "CONFIG_NAME", "DEFAULT_ENCODER", "normalise_keys"]
+__all__ = [
+    "ModelConfig",
+    "AMessConfig",
+    "CONFIG_NAME",
+    "DEFAULT_ENCODER",
+    "TASKS",
+    "normalise_keys",
+]
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +44,8 @@ CONFIG_NAME = "config.json"
 DEFAULT_ENCODER = MPNET
 _ALIGN_METHODS = ("soft", "pool")
 _POOLINGS = ("mean", "cls")
-TASKS = ("single_label",)
+TASKS = ("single_label", "multi_label", "regression")  # labelsync.model.tasks
+_REGRESSION_LOSSES = ("mae", "mse")
 
 
 @dataclass
@@ -49,7 +57,14 @@ class ModelConfig:
             default, or ``minilm``), a local folder or a Hugging Face id.
         label_names: the class names, in id order (ids are positions in this list).
         num_labels: number of classes; derived from ``label_names``. Both empty = unbound.
-        task: ``"single_label"`` (softmax over the classes).
+        task: ``"single_label"`` (softmax over the classes, CE), ``"multi_label"`` (a sigmoid
+            per label, BCE; any subset of the labels per sample) or ``"regression"`` (one score
+            per sample, a scalar head: exactly one label, the quantity's name; semantic sync and
+            label attention need classes and must be off). See ``labelsync.model.tasks``.
+        regression_loss: ``"mae"`` (default, the MOSI literature's L1) or ``"mse"``.
+        thresholds: multi-label only, one decision threshold per label (a label is predicted
+            when its probability reaches it); chosen on dev by the trainer and saved with the
+            checkpoint. ``None``: 0.5 for every label.
         video_dim / audio_dim: feature widths of the video / audio inputs; ``None`` = no such
             modality (both ``None`` = a text-only model, no fusion module is built).
         max_text_len / max_video_len / max_audio_len: padding lengths; ``max_text_len`` (50,
@@ -106,6 +121,8 @@ class ModelConfig:
     label_names: list[str] = field(default_factory=list)
     num_labels: int | None = None
     task: str = "single_label"
+    regression_loss: str = "mae"
+    thresholds: list[float] | None = None
     video_dim: int | None = None
     audio_dim: int | None = None
     max_text_len: int = 50
@@ -168,7 +185,33 @@ class ModelConfig:
         if self.bound:  # a model pads to concrete lengths
             self.max_video_len = 180 if self.max_video_len is None else self.max_video_len
             self.max_audio_len = 400 if self.max_audio_len is None else self.max_audio_len
+        if self.thresholds is not None:
+            self.thresholds = [float(t) for t in self.thresholds]
         self._validate()
+        self._validate_task()
+
+    def _validate_task(self) -> None:
+        """The choices that depend on the task (one ``ValueError`` line each)."""
+        if self.thresholds is not None:
+            if self.task != "multi_label":
+                raise ValueError(f"thresholds are for multi_label models, not {self.task}")
+            if self.bound and len(self.thresholds) != self.num_labels:
+                raise ValueError(
+                    f"{len(self.thresholds)} thresholds for {self.num_labels} labels (one each)"
+                )
+            if not all(0.0 <= t <= 1.0 for t in self.thresholds):
+                raise ValueError(f"thresholds must be in [0, 1], got {self.thresholds}")
+        if self.task == "regression" and self.bound:
+            if self.num_labels != 1:
+                raise ValueError(
+                    f"a regression model predicts one score: one label (its name), got "
+                    f"{self.num_labels}"
+                )
+            if self.needs_descriptions:
+                raise ValueError(
+                    "regression has no classes to describe: set use_ss and "
+                    "use_label_attention to false"
+                )
 
     def _validate(self) -> None:
         from .fusion import FUSIONS
@@ -204,6 +247,7 @@ class ModelConfig:
             raise ValueError(f"label_logit_scale must be > 0, got {self.label_logit_scale}")
         choices = {
             "task": TASKS,
+            "regression_loss": _REGRESSION_LOSSES,
             "fusion": tuple(FUSIONS),
             "align_method": _ALIGN_METHODS,
             "pooling": _POOLINGS,

@@ -16,6 +16,10 @@ Our reading, for a sample l with label y_l:
 - ``sim`` is the cosine similarity, ``tau`` the temperature (0.7);
 - labels may have different numbers of descriptions (3 in the paper): the sums run over the real
   ones (``mask``);
+- several labels (multi-label, ``label_ids`` a ``[B, K]`` multi-hot): the positives are the
+  descriptions of *all* the sample's labels (one term per sample, their sum in the numerator) and
+  the negatives those of every label it does not carry; a sample without labels, or carrying
+  every described label, has no positive or no negative and takes no part;
 - N counts the samples that take part: out-of-scope samples (``is_oos``), labels outside
   ``[0, n_labels)``, labels without descriptions, and samples with no negative (a single described
   label) are left out. When none takes part the loss is ``0`` and still part of the graph.
@@ -60,6 +64,8 @@ def triplet_description_loss(
 ) -> Tensor:
     """Eq. 15 (see the module docstring): ``embeddings [B, D]`` vs ``descriptions [K, n, D]``.
 
+    ``label_ids``: ``[B]`` class ids, or a ``[B, K]`` multi-hot for multi-label samples.
+
     ``reduction="none"`` gives the per-sample terms ``[B]`` (NaN for samples that do not take
     part), e.g. to average evaluation losses over a whole split exactly.
     """
@@ -80,12 +86,17 @@ def triplet_description_loss(
             n_labels, n_desc, dtype=torch.bool, device=descriptions.device
         )
     description_mask = description_mask.bool()
-    label_ids = label_ids.long()
-    keep = (label_ids >= 0) & (label_ids < n_labels)
+    if label_ids.dim() == 2:  # multi-label: [B, K] multi-hot, every label of a sample positive
+        if label_ids.shape[1] != n_labels:
+            raise ValueError(f"multi-hot labels {tuple(label_ids.shape)} for {n_labels} labels")
+        own = label_ids.bool()
+        keep = own.any(dim=1)
+    else:
+        label_ids = label_ids.long()
+        keep = (label_ids >= 0) & (label_ids < n_labels)
+        own = nn.functional.one_hot(label_ids.clamp(0, n_labels - 1), n_labels).bool()  # [B, K]
     if is_oos is not None:
         keep &= ~is_oos.bool()
-    safe_ids = label_ids.clamp(0, n_labels - 1)
-    own = nn.functional.one_hot(safe_ids, n_labels).bool()  # [B, K]
     positive = own[:, :, None] & description_mask[None]  # [B, K, n]
     negative = ~own[:, :, None] & description_mask[None]
     keep &= positive.flatten(1).any(dim=1) & negative.flatten(1).any(dim=1)
@@ -186,11 +197,18 @@ def pack_description_embeddings(
 
 @dataclass(frozen=True)
 class LossContext:
-    """What every loss term may read besides the model and its output."""
+    """What every loss term may read besides the model and its output (``tasks.loss_context``).
 
-    labels: Tensor  # [B] label ids (long)
-    in_range: Tensor  # [B] bool: an in-scope label of this model
+    ``in_range`` marks the samples with a usable target: single-label, an in-scope class;
+    multi-label, every sample that is not out of scope; regression, a finite score.
+    """
+
+    labels: Tensor  # [B] long: the class (multi-label: first label or -1; regression: 0)
+    in_range: Tensor  # [B] bool: the sample has a target this model learns
     is_oos: Tensor | None  # [B] bool, when the batch says
+    task: str = "single_label"  # ModelConfig.task
+    targets: Tensor | None = None  # multi_label: [B, K] float multi-hot of each sample's labels
+    scores: Tensor | None = None  # regression: [B] float gold scores
 
 
 # name -> fn(model, output, context) -> per-sample term [B] (NaN where a sample takes no part);

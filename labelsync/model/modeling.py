@@ -19,9 +19,11 @@ Top to bottom:
 5. Optional, not in A-MESS: label-guided attention (seed 001, LE-MER, ``label_attention.py``)
    over the text tokens: ``E_f``, or the encoder output before a fusion of stage ``"output"``
    (``fusion="le-mer"`` reads its ``G_t``).
-6. Classifier (eq. 16): ``[pool(E_f), T_f (, label summary)] -> LayerNorm -> Dropout -> Linear``.
-   Loss (eq. 17) = lambda_ce * CE + lambda_ss * triplet (+ lambda_lga * label CE, LE-MER eq. 3)
-   + the registered terms of ``config.losses`` (``losses.LOSS_TERMS``).
+6. Classifier (eq. 16): ``[pool(E_f), T_f (, label summary)] -> LayerNorm -> Dropout -> Linear``:
+   class logits, one logit per label (``task: multi_label``, sigmoid) or one score
+   (``regression``); ``tasks.py`` holds the task losses.
+   Loss (eq. 17) = lambda_ce * CE (BCE / MAE) + lambda_ss * triplet (+ lambda_lga * label CE,
+   LE-MER eq. 3) + the registered terms of ``config.losses`` (``losses.LOSS_TERMS``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from .fusion import FusionContext, build_fusion, fusion_target
 from .heads import SemanticSyncHead, masked_mean
 from .label_attention import LabelAttentionOutput, LabelGuidedAttention
 from .losses import LOSS_TERMS, LossContext, TripletDescriptionLoss
+from .tasks import IGNORE_INDEX, description_targets, label_attention_loss, loss_context, main_loss
 
 __all__ = [
     "IntentModel",
@@ -54,6 +57,7 @@ __all__ = [
     "WEIGHTS_NAME",
     "ENCODER_DIR",
     "masked_mean",
+    "IGNORE_INDEX",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,14 +65,13 @@ log = logging.getLogger(__name__)
 WEIGHTS_NAME = "model.safetensors"
 ENCODER_DIR = "encoder"  # the encoder's config (and optionally tokenizer) inside a saved model
 _SAVED_ENTRIES = {WEIGHTS_NAME, CONFIG_NAME, ENCODER_DIR}
-IGNORE_INDEX = -100
 
 
 @dataclass
 class ModelOutput:
     """What ``IntentModel.forward`` returns; ``loss`` only when ``label_id`` is in the batch."""
 
-    logits: Tensor  # [B, num_labels]
+    logits: Tensor  # [B, num_labels]: class logits; per-label logits (multi_label); [B, 1] score
     loss: Tensor | None = None
     loss_parts: dict[str, Tensor] = field(default_factory=dict)  # detached: ce, triplet, label_ce
     # eval mode: detached weighted per-sample terms [B, parts] (ce, lambda * triplet, lambda *
@@ -185,8 +188,8 @@ class IntentModel(DescriptionBank, nn.Module):
             hidden_states=hidden,
             aux=aux,
         )
-        if batch.get("label_id") is not None:
-            self._add_loss(out, batch["label_id"], batch.get("is_oos"))
+        if any(batch.get(name) is not None for name in ("label_id", "label_ids", "score")):
+            self._add_loss(out, batch)
         return out
 
     def _label_tokens(self, hidden: Tensor, mask: Tensor) -> LabelAttentionOutput:
@@ -267,59 +270,40 @@ class IntentModel(DescriptionBank, nn.Module):
             handle.remove()
         return hidden, None
 
-    def loss_terms(
-        self, out: ModelOutput, labels: Tensor, in_range: Tensor, is_oos: Tensor | None
-    ) -> dict[str, tuple[float, Tensor]]:
+    def loss_terms(self, out: ModelOutput, context: LossContext) -> dict[str, tuple[float, Tensor]]:
         """name -> (weight, per-sample term ``[B]``, NaN where a sample takes no part).
 
-        Eq. 17: lambda_ce * CE (eq. 16) + lambda_ss * triplet (eq. 15); with label attention also
-        lambda_lga * its CE (LE-MER eq. 3); then every term named in ``config.losses`` (a
-        registered ``LOSS_TERMS`` function) with its weight. A method adds a term, not a loop.
+        Eq. 17: the task's loss (CE of eq. 16; BCE for multi-label, MAE for regression:
+        ``tasks.main_loss``) + lambda_ss * triplet (eq. 15; several positives for multi-label);
+        with label attention also lambda_lga * its CE (LE-MER eq. 3; BCE for multi-label); then
+        every term named in ``config.losses`` (a registered ``LOSS_TERMS`` function) with its
+        weight, reading ``context``. A method adds a term, not a loop.
         """
-
-        def ce(logits: Tensor) -> Tensor:
-            terms = torch.full((len(labels),), float("nan"), device=logits.device)
-            if bool(in_range.any()):
-                picked = nn.functional.cross_entropy(
-                    logits[in_range].float(), labels[in_range], reduction="none"
-                )
-                terms = terms.masked_scatter(in_range, picked)
-            return terms
-
-        terms = {"ce": (self.config.lambda_ce, ce(out.logits))}
+        name, value = main_loss(self.config, out.logits, context)
+        terms = {name: (self.config.lambda_ce, value)}
         if self.triplet_loss is not None and out.semantic_token is not None:
             self._require_descriptions()
             triplet = self.triplet_loss(
                 out.semantic_token,
-                labels,
+                description_targets(context),
                 self.descriptions,
                 self.description_mask,
-                is_oos,
+                context.is_oos,
                 reduction="none",
             )
             terms["triplet"] = (self.config.lambda_ss, triplet.float())
         if out.label_logits is not None:
-            terms["label_ce"] = (self.config.lambda_lga, ce(out.label_logits))
-        context = LossContext(labels=labels, in_range=in_range, is_oos=is_oos)
+            label_loss = label_attention_loss(self.config, out.label_logits, context)
+            terms["label_ce"] = (self.config.lambda_lga, label_loss)
         for name, weight in self.config.losses.items():  # registered terms, by name
             terms[name] = (float(weight), LOSS_TERMS[name](self, out, context).float())
         return terms
 
-    def _add_loss(self, out: ModelOutput, label_id: Tensor, is_oos: Tensor | None) -> None:
+    def _add_loss(self, out: ModelOutput, batch: Mapping[str, Any]) -> None:
         """The weighted sum of ``loss_terms``, each averaged over the samples taking part."""
-        labels = torch.as_tensor(label_id, device=out.logits.device).long()
-        in_range = (labels >= 0) & (labels < self.config.num_labels)
-        ignored = labels == IGNORE_INDEX
-        if is_oos is not None:  # OOS without its own class (in-scope-only training) is skipped
-            is_oos = torch.as_tensor(is_oos, device=labels.device).bool()
-            ignored |= is_oos & ~in_range
-        if bool((~in_range & ~ignored).any()):
-            bad = labels[~in_range & ~ignored].tolist()
-            raise ValueError(
-                f"label_id outside [0, {self.config.num_labels}) for in-scope samples: {bad}"
-            )
+        context = loss_context(self.config, batch, out.logits.device)
         with torch.set_grad_enabled(self.training and torch.is_grad_enabled()):
-            terms = self.loss_terms(out, labels, in_range, is_oos)
+            terms = self.loss_terms(out, context)
         parts = {name: _mean_taking_part(term) for name, (_, term) in terms.items()}
         out.loss = sum(weight * parts[name] for name, (weight, _) in terms.items())
         out.loss_parts = {name: value.detach() for name, value in parts.items()}

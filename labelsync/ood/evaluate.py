@@ -61,9 +61,11 @@ def evaluate_open_set(
     """
     from ..training.evaluation import Evaluator, eval_dir
     from ..training.metrics import classification_metrics
+    from ..training.tasks import require_single_label
 
     if not isinstance(evaluator, Evaluator):
         evaluator = Evaluator(evaluator)
+    require_single_label(evaluator.config.task)  # multi-label / regression runs: one line
     run, acc, k_plus_1 = evaluator.run, evaluator.accelerator, evaluator.k_plus_1
     chosen = check_detectors(detectors, k_plus_1)
     if out_dir == "auto":

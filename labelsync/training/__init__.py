@@ -1,7 +1,8 @@
 """Training and runs: ``TrainConfig`` (arguments.py), ``Trainer`` (trainer.py, the only loop),
-metrics.py (scikit-learn), runs.py (run directories, mean ± std over seeds, resume state),
-plots.py (curves, confusion matrices) and sweep.py (config grids x seeds). Names load lazily so
-importing this package stays cheap.
+metrics.py (scikit-learn), tasks.py and task_metrics.py (the multi-label and regression tasks:
+their rules, thresholds and metrics), runs.py (run directories, mean ± std over seeds, resume
+state), plots.py (curves, confusion matrices) and sweep.py (config grids x seeds). Names load
+lazily so importing this package stays cheap.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ _EXPORTS = {
     "RunDir": "labelsync.training.runs",
     "RunError": "labelsync.training.runs",
     "classification_metrics": "labelsync.training.metrics",
+    "multilabel_metrics": "labelsync.training.task_metrics",
+    "regression_metrics": "labelsync.training.task_metrics",
+    "tune_thresholds": "labelsync.training.task_metrics",
     "Sweep": "labelsync.training.sweep",
     "SweepError": "labelsync.training.sweep",
     "make_accelerator": "labelsync.training.accelerator",
@@ -40,6 +44,9 @@ __all__ = [
     "classification_metrics",
     "load_checkpoint",
     "make_accelerator",
+    "multilabel_metrics",
+    "regression_metrics",
+    "tune_thresholds",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,6 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .metrics import classification_metrics
     from .runs import RunDir, RunError
     from .sweep import Sweep, SweepError
+    from .task_metrics import multilabel_metrics, regression_metrics, tune_thresholds
     from .trainer import EpochResult, Trainer, TrainingError
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import LabelsyncError
 from ..inference.bank import BankError, FeatureBank, file_sha256
 from ..inference.modes import KnnSettings, KnnState, choose_weight, get_inference
 from .arguments import TrainConfig
@@ -82,6 +83,8 @@ def run_split(model: Any, loader: Any, accelerator: Any, *, features: bool = Fal
     """
     import torch
 
+    from ..model.tasks import multi_hot
+
     model.eval()
     inner = accelerator.unwrap_model(model, keep_torch_compile=False)
     parts: dict[str, list[Any]] = {}
@@ -94,6 +97,10 @@ def run_split(model: Any, loader: Any, accelerator: Any, *, features: bool = Fal
                 "is_oos": batch["is_oos"],
                 "terms": out.sample_terms.double(),
             }
+            if batch.get("label_ids") is not None:  # multi-label targets, [B, K] on every rank
+                values["targets"] = multi_hot(batch["label_ids"], inner.config.num_labels)
+            if batch.get("score") is not None:  # regression targets
+                values["score"] = batch["score"].float()
             if features:
                 values["features"] = out.features.float()
                 if out.semantic_token is not None and inner.has_descriptions:
@@ -139,7 +146,6 @@ class Evaluator:
         audio_feats: str | None = None,
         accelerator: Any = None,
     ):
-        from ..descriptions import Descriptions
         from .accelerator import make_accelerator
 
         self.run = RunDir(Path(run_dir))
@@ -148,7 +154,7 @@ class Evaluator:
         changes = {"dataset": dataset, "data_dir": data_dir}
         changes |= {"video_feats": video_feats, "audio_feats": audio_feats}
         self.config = config.replace(**{k: v for k, v in changes.items() if v is not None})
-        self.descriptions = Descriptions.from_yaml(self.run.root / DESCRIPTIONS_FILE)
+        self.descriptions = self.run.descriptions()  # none for a regression run
         self.accelerator = accelerator if accelerator is not None else make_accelerator(config)
         self.label_names = list(self.run.info()["labels"])
         self._raw: Any = None
@@ -174,8 +180,10 @@ class Evaluator:
 
     def check_data(self, dataset: Any) -> None:
         """A prepared dataset must have the run's labels and feature widths."""
+        from .tasks import run_label_names
+
         source = f"dataset {self.config.dataset!r}"
-        self.run.check_labels(dataset.label_names(include_oos=self.k_plus_1), source)
+        self.run.check_labels(run_label_names(self.config, dataset), source)
         dims = {} if self.config.text_only else dict(dataset.feature_dims)
         trained = self.run.info().get("feature_dims", {})
         if dims != trained:
@@ -295,6 +303,13 @@ class Evaluator:
         what = "" if mode.name == "softmax" else mode.name
         folder = eval_dir(self.run, split, seed, what)
         seed, model, tokenizer = self.checkpoint(seed)
+        if model.config.task != "single_label":  # multi-label / regression (training/tasks.py)
+            if mode.name != "softmax":
+                raise LabelsyncError(
+                    f"{mode.name} inference is single-label only; this run's task is "
+                    f"{model.config.task}"
+                )
+            return self._task_report(model, tokenizer, split, seed, folder, save)
         state, found = self.knn_state(
             mode.name, seed, knn, loaded=(model, tokenizer), splits=(split,)
         )
@@ -312,6 +327,20 @@ class Evaluator:
             "per_class": per_class_metrics(out.label_id, predictions, self.label_names),
             "confusion": confusion(out.label_id, predictions, len(self.label_names)).tolist(),
         }
+        if save and self.accelerator.is_main_process:
+            report["files"] = [str(p) for p in save_evaluation(report, folder, self.label_names)]
+        return report
+
+    def _task_report(
+        self, model: Any, tokenizer: Any, split: str, seed: int, folder: Any, save: bool
+    ) -> dict[str, Any]:
+        """``evaluate`` of a multi-label or regression run: the task's metrics (``tasks.py``)."""
+        from .runs import save_evaluation
+        from .tasks import task_report
+
+        out = self.outputs(model, tokenizer, self.data(), [split], features=False)[split]
+        report = {"split": split, "seed": seed, "checkpoint": str(self.run.model_dir(seed))}
+        report |= {"samples": len(out), "loss": out.loss, **task_report(model.config, out)}
         if save and self.accelerator.is_main_process:
             report["files"] = [str(p) for p in save_evaluation(report, folder, self.label_names)]
         return report

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._io import atomic_write_json, atomic_write_text
-from .metrics import METRIC_NAMES
 from .published import method_of, protocol_of, published_for, read_published
-from .runs import RunDir, summarize_seeds
+from .runs import RunDir, format_cell, metric_names, summarize_seeds
 
 __all__ = [
     "sweep_summary",
@@ -26,6 +25,10 @@ __all__ = [
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "weighted_f1")
 PUBLISHED_SHOWN = ("accuracy", "macro_f1")  # the markdown puts these beside ours
+TASK_SUMMARY_METRICS = {  # the columns of summary.md, by what the runs report
+    "hamming_loss": ("micro_f1", "accuracy", "hamming_loss", "macro_f1"),  # multi-label
+    "mae": ("mae", "corr", "acc2_non0", "f1_non0", "acc7"),  # regression
+}
 
 
 def sweep_summary(sweep: Any, published: list[Any] | None = None) -> dict[str, Any]:
@@ -54,6 +57,7 @@ def sweep_summary(sweep: Any, published: list[Any] | None = None) -> dict[str, A
         row["seeds_total"] = len(sweep.seeds)
         if per_seed:
             row |= {k: v for k, v in summarize_seeds(per_seed).items() if k != "seeds"}
+            row["metric"] = next(iter(per_seed.values())).get("metric", "macro_f1")
         found = published_for(published, config.dataset, row["protocol"], method_of(name))
         row["published"] = {
             metric: {"value": r.value, "source": r.source} for metric, r in found.items()
@@ -82,28 +86,35 @@ def write_summary(sweep: Any) -> dict[str, Any]:
     return summary
 
 
-def summary_markdown(summary: dict[str, Any], metrics: Sequence[str] = SUMMARY_METRICS) -> str:
-    """One row per config: encoder, features, test metrics (and dev macro F1) as mean ± std in
-    percent, the published test accuracy and macro F1 beside ours, and their source."""
+def summary_markdown(summary: dict[str, Any], metrics: Sequence[str] | None = None) -> str:
+    """One row per config: encoder, features, test metrics and the dev selection metric as
+    mean ± std (percent, except MAE and correlation), the published test accuracy and macro F1
+    beside ours, and their source. ``metrics``: the test columns (default: by what the runs
+    report: accuracy/macro/weighted F1, the multi-label or the regression headline metrics)."""
+    configs = summary["configs"]
+    present = metric_names(row.get("test", {}) for row in configs)
+    if metrics is None:
+        task = next((k for k in TASK_SUMMARY_METRICS if k in present), None)
+        metrics = TASK_SUMMARY_METRICS[task] if task else SUMMARY_METRICS
+    selection = {row.get("metric", "macro_f1") for row in configs if row["seeds_done"]}
+    dev = selection.pop() if len(selection) == 1 else "macro_f1"
     header = ["config", "seeds", "encoder", "features"]
     for name in metrics:
         header.append(f"test {name}")
         if name in PUBLISHED_SHOWN:
             header.append(f"published {name}")
-    header += ["dev macro_f1", "published in"]
+    header += [f"dev {dev}", "published in"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in summary["configs"]:
+    for row in configs:
         published = row.get("published", {})
         cells = [row["config"], f"{len(row['seeds_done'])}/{row['seeds_total']}"]
         cells += [row.get("encoder", "-"), row.get("features", "-")]
         for name in metrics:
-            value = row.get("test", {}).get(name)
-            cells.append("-" if value is None else _pct(value))
+            cells.append(format_cell(name, row.get("test", {}).get(name)))
             if name in PUBLISHED_SHOWN:
                 paper = published.get(name)
                 cells.append("-" if paper is None else f"{paper['value']:.2f}")
-        value = row.get("dev", {}).get("macro_f1")
-        cells.append("-" if value is None else _pct(value))
+        cells.append(format_cell(dev, row.get("dev", {}).get(dev)))
         sources = sorted({p["source"] for p in published.values()})
         cells.append("; ".join(sources) or "-")
         lines.append("| " + " | ".join(cells) + " |")
@@ -120,8 +131,9 @@ def summary_csv(summary: dict[str, Any]) -> str:
     """The summary as CSV: one row per config, ``<split>_<metric>_{mean,std}`` columns."""
     columns = ["config", "overrides", "seeds_done", "seeds_total"]
     columns += ["dataset", "protocol", "encoder", "fusion", "features"]
+    names = metric_names(row.get(s, {}) for row in summary["configs"] for s in ("dev", "test"))
     columns += [
-        f"{s}_{m}_{stat}" for s in ("dev", "test") for m in METRIC_NAMES for stat in ("mean", "std")
+        f"{s}_{m}_{stat}" for s in ("dev", "test") for m in names for stat in ("mean", "std")
     ]
     metrics = sorted({m for row in summary["configs"] for m in row.get("published", {})})
     columns += [f"published_test_{m}" for m in metrics] + ["published_source"]
@@ -147,10 +159,6 @@ def summary_csv(summary: dict[str, Any]) -> str:
                 record[f"{split}_{name}_std"] = value["std"]
         writer.writerow(record)
     return buffer.getvalue()
-
-
-def _pct(value: dict[str, float]) -> str:
-    return f"{100 * value['mean']:.2f} ± {100 * value['std']:.2f}"
 
 
 def describe_overrides(overrides: dict[str, Any]) -> str:
