@@ -1,6 +1,7 @@
 """The intent model: A-MESS (anchor-based fusion + semantic synchronisation) and named additions.
 
 configuration.py (ModelConfig), fusion.py (the fusion registry), ame.py (A-ME anchor fusion),
+carat*.py (CARAT, seed 000): a fusion with its own heads,
 label_attention.py (LE-MER label-guided attention), losses.py (triplet description-contrastive
 loss), modeling.py (IntentModel: the whole forward pass, save_pretrained/from_pretrained).
 ``AMessConfig``/``AMessModel`` are the earlier names of ``ModelConfig``/``IntentModel``. Names
@@ -19,6 +20,8 @@ _EXPORTS = {
     "FUSIONS": "labelsync.model.fusion",
     "FusionSpec": "labelsync.model.fusion",
     "register_fusion": "labelsync.model.fusion",
+    "FusionOutput": "labelsync.model.fusion_output",
+    "CaratFusion": "labelsync.model.carat",
     "AnchorEmbedding": "labelsync.model.ame",
     "AnchorSelection": "labelsync.model.ame",
     "select_anchors": "labelsync.model.ame",
@@ -38,7 +41,9 @@ __all__ = [
     "AMessOutput",
     "AnchorEmbedding",
     "AnchorSelection",
+    "CaratFusion",
     "FUSIONS",
+    "FusionOutput",
     "FusionSpec",
     "IntentModel",
     "LabelGuidedAttention",
@@ -53,8 +58,10 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from .ame import AnchorEmbedding, AnchorSelection, select_anchors
+    from .carat import CaratFusion
     from .configuration import AMessConfig, ModelConfig
     from .fusion import FUSIONS, FusionSpec, register_fusion
+    from .fusion_output import FusionOutput
     from .label_attention import LabelGuidedAttention
     from .losses import (
         TripletDescriptionLoss,

@@ -35,6 +35,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .carat_losses import CARAT_TERMS
+
 __all__ = [
     "TripletDescriptionLoss",
     "triplet_description_loss",
@@ -216,3 +218,8 @@ LOSS_TERMS: dict[str, LossFn] = {}
 def register_loss(name: str, fn: LossFn) -> None:
     """Make ``name`` usable in ``ModelConfig.losses`` (e.g. ``{"lgcl": 0.1}``)."""
     LOSS_TERMS[name] = fn
+
+
+# the terms that ship with labelsync; each lives in its own module with its equations
+for _name, _fn in CARAT_TERMS.items():  # seed 000 CARAT
+    register_loss(_name, _fn)

@@ -16,7 +16,8 @@ Top to bottom:
 5. Optional, not in A-MESS: label-guided attention (seed 001, LE-MER, ``label_attention.py``).
 6. Classifier (eq. 16): ``[pool(E_f), T_f (, label summary)] -> LayerNorm -> Dropout -> Linear``:
    class logits, one logit per label (``task: multi_label``, sigmoid) or one score
-   (``regression``); ``tasks.py`` holds the task losses.
+   (``regression``); ``tasks.py`` holds the task losses. A fusion with its own heads
+   (``FusionSpec.head``: CARAT, HyCon) predicts instead, and the model builds no classifier.
    Loss (eq. 17) = CE (BCE / MAE) + lambda_ss * triplet (+ lambda_lga * label CE, LE-MER eq. 3).
 """
 
@@ -37,6 +38,7 @@ from ..offline import resolve_model_path
 from .configuration import CONFIG_NAME, ModelConfig
 from .description_bank import DescriptionBank
 from .fusion import build_fusion
+from .fusion_output import FusionOutput
 from .heads import SemanticSyncHead, masked_mean
 from .label_attention import LabelGuidedAttention
 from .losses import LOSS_TERMS, LossContext, TripletDescriptionLoss
@@ -125,8 +127,12 @@ class IntentModel(DescriptionBank, nn.Module):
             self.register_descriptions()
         width = hidden + (config.desc_dim if config.use_ss else 0)
         width += hidden if self.uses_label_summary else 0
-        self.classifier = nn.Sequential(  # phi of eq. 16: normalisation + linear
-            nn.LayerNorm(width), nn.Dropout(config.dropout), nn.Linear(width, config.num_labels)
+        self.classifier = (  # phi of eq. 16: normalisation + linear; a head fusion predicts itself
+            None
+            if self.fusion_spec.head
+            else nn.Sequential(
+                nn.LayerNorm(width), nn.Dropout(config.dropout), nn.Linear(width, config.num_labels)
+            )
         )
 
     @property
@@ -151,8 +157,9 @@ class IntentModel(DescriptionBank, nn.Module):
             encoder_inputs["token_type_ids"] = text["token_type_ids"]
 
         present = [m for m in self.config.modalities if batch.get(m) is not None]
-        if self.fusion is not None and present:
-            hidden = self._encode_fused(encoder_inputs, batch, present)
+        aux: dict[str, Any] = {}
+        if self.fusion is not None and (present or self.fusion_spec.head):
+            hidden = self._encode_fused(encoder_inputs, batch, present, aux)
         else:
             hidden = self.encoder(**encoder_inputs)[0]  # text only / fusion "none"
         mask = attention_mask.bool()
@@ -168,7 +175,7 @@ class IntentModel(DescriptionBank, nn.Module):
             if self.uses_label_summary:
                 parts.append(label_out.summary)
         features = torch.cat(parts, dim=-1)
-        logits = self.classifier(features)
+        logits = aux["logits"] if self.classifier is None else self.classifier(features)
         out = ModelOutput(
             logits=logits,
             semantic_token=semantic_token,
@@ -176,19 +183,26 @@ class IntentModel(DescriptionBank, nn.Module):
             features=features,
             label_logits=None if label_out is None else label_out.logits,
             hidden_states=hidden,
+            aux=aux,
         )
         if any(batch.get(name) is not None for name in ("label_id", "label_ids", "score")):
             self._add_loss(out, batch)
         return out
 
     def _encode_fused(
-        self, encoder_inputs: dict[str, Tensor], batch: Mapping[str, Any], present: list[str]
+        self,
+        encoder_inputs: dict[str, Tensor],
+        batch: Mapping[str, Any],
+        present: list[str],
+        aux: dict[str, Any],
     ) -> Tensor:
-        """The encoder with the fusion applied at its stage (A-ME: eqs. 1, 4-14)."""
+        """The encoder with the fusion applied at its stage (A-ME: eqs. 1, 4-14); what the
+        fusion hands to the loss terms (``FusionOutput.aux``) goes into ``aux``."""
         expected = self.config.modalities
         if set(present) != set(expected):
             raise ValueError(
-                f"this model fuses {'+'.join(expected)}; the batch has {'+'.join(present)}"
+                f"this model fuses {'+'.join(expected)}; the batch has "
+                f"{'+'.join(present) or 'text only'}"
             )
         features, masks = {}, {}
         for name in expected:
@@ -200,7 +214,7 @@ class IntentModel(DescriptionBank, nn.Module):
                 or x.shape[0] != encoder_inputs["input_ids"].shape[0]
             ):
                 raise ValueError(f"{name} must be [batch, length, {dim}], got {tuple(x.shape)}")
-            features[name] = x.to(self.classifier[-1].weight.dtype)
+            features[name] = x.to(self.encoder.dtype)
             given = batch.get(f"{name}_mask")
             masks[name] = (
                 torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
@@ -208,16 +222,23 @@ class IntentModel(DescriptionBank, nn.Module):
                 else given.bool()
             )
         text_mask = encoder_inputs["attention_mask"]
+
+        def apply(hidden: Tensor) -> Tensor:
+            out = self.fusion(hidden, text_mask, features, masks)
+            if isinstance(out, FusionOutput):
+                aux.update(out.aux)
+                out = out.hidden
+            return out
+
         stage = self.fusion_spec.stage
         if stage == "output":
-            hidden = self.encoder(**encoder_inputs)[0]
-            return self.fusion(hidden, text_mask, features, masks)
+            return apply(self.encoder(**encoder_inputs)[0])
 
         def fuse(module: nn.Module, args: Any, output: Any) -> Any:  # e.g. E_text -> E_m
             hidden = output if isinstance(output, Tensor) else output[0]
             if not isinstance(hidden, Tensor):
                 raise TypeError(f"{type(module).__name__} returned {type(output).__name__}")
-            fused = self.fusion(hidden, text_mask, features, masks)
+            fused = apply(hidden)
             return fused if isinstance(output, Tensor) else (fused, *output[1:])
 
         if stage == "embeddings":
@@ -255,8 +276,9 @@ class IntentModel(DescriptionBank, nn.Module):
         if out.label_logits is not None:
             label_loss = label_attention_loss(self.config, out.label_logits, context)
             terms["label_ce"] = (self.config.lambda_lga, label_loss)
-        for name, weight in self.config.losses.items():  # registered terms, by name
-            terms[name] = (float(weight), LOSS_TERMS[name](self, out, context).float())
+        for name, weight in self.config.losses.items():  # registered terms; built-ins reweighted
+            term = terms[name][1] if name in terms else LOSS_TERMS[name](self, out, context)
+            terms[name] = (float(weight), term.float())
         return terms
 
     def _add_loss(self, out: ModelOutput, batch: Mapping[str, Any]) -> None:
