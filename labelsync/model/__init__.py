@@ -1,7 +1,7 @@
 """The intent model: A-MESS (anchor-based fusion + semantic synchronisation) and named additions.
 
 configuration.py (ModelConfig), fusion.py (the fusion registry), ame.py (A-ME anchor fusion),
-carat*.py (CARAT, seed 000): a fusion with its own heads,
+carat*.py (CARAT, seed 000) and hycon*.py (HyCon, seed 002): fusions with their own heads,
 label_attention.py (LE-MER label-guided attention), losses.py (triplet description-contrastive
 loss), modeling.py (IntentModel: the whole forward pass, save_pretrained/from_pretrained).
 ``AMessConfig``/``AMessModel`` are the earlier names of ``ModelConfig``/``IntentModel``. Names
@@ -22,6 +22,7 @@ _EXPORTS = {
     "register_fusion": "labelsync.model.fusion",
     "FusionOutput": "labelsync.model.fusion_output",
     "CaratFusion": "labelsync.model.carat",
+    "HyconFusion": "labelsync.model.hycon",
     "AnchorEmbedding": "labelsync.model.ame",
     "AnchorSelection": "labelsync.model.ame",
     "select_anchors": "labelsync.model.ame",
@@ -45,6 +46,7 @@ __all__ = [
     "FUSIONS",
     "FusionOutput",
     "FusionSpec",
+    "HyconFusion",
     "IntentModel",
     "LabelGuidedAttention",
     "ModelConfig",
@@ -62,6 +64,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .configuration import AMessConfig, ModelConfig
     from .fusion import FUSIONS, FusionSpec, register_fusion
     from .fusion_output import FusionOutput
+    from .hycon import HyconFusion
     from .label_attention import LabelGuidedAttention
     from .losses import (
         TripletDescriptionLoss,

@@ -18,7 +18,7 @@ Two optional spec fields serve methods that are whole models around the text enc
 
 - ``options``: a dataclass of the fusion's own settings, read from ``ModelConfig.fusion_options``
   (``fusion_options(config)``; defaults are the paper's values, unknown keys are an error);
-- ``head=True``: the fusion predicts with its own heads (CARAT): it puts the prediction in
+- ``head=True``: the fusion predicts with its own heads (CARAT, HyCon): it puts the prediction in
   ``aux["logits"]`` (``[B, num_labels]``), the model uses it as ``ModelOutput.logits`` and builds no
   classifier, and the fusion also runs on a text-only model (stage ``"output"`` only).
   ``tasks`` limits the ``ModelConfig.task`` values a fusion supports (empty: any), ``check``
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 
 from .fusion_output import FusionOutput
-from .method_options import CaratOptions, parse_options
+from .method_options import CaratOptions, HyconOptions, parse_options
 
 if TYPE_CHECKING:  # pragma: no cover
     from .configuration import ModelConfig
@@ -102,6 +102,12 @@ def _check_carat(config: ModelConfig, options: CaratOptions) -> None:
         )
 
 
+def _build_hycon(config: ModelConfig, hidden: int) -> nn.Module:
+    from .hycon import HyconFusion
+
+    return HyconFusion(hidden, config, fusion_options(config))
+
+
 FUSIONS: dict[str, FusionSpec] = {
     "none": FusionSpec("none", "none", None, "the text encoder alone"),
     "a-me": FusionSpec("a-me", "embeddings", _build_ame, "A-MESS (seed 003), eqs. 4-13"),
@@ -114,6 +120,15 @@ FUSIONS: dict[str, FusionSpec] = {
         head=True,
         tasks=("multi_label",),
         check=_check_carat,
+    ),
+    "hycon": FusionSpec(
+        "hycon",
+        "output",
+        _build_hycon,
+        "HyCon (seed 002): unimodal networks, additive fusion",
+        options=HyconOptions,
+        head=True,
+        tasks=("regression", "single_label"),
     ),
 }
 

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from .carat_losses import CARAT_TERMS
+from .hycon_losses import HYCON_TERMS
 
 __all__ = [
     "TripletDescriptionLoss",
@@ -221,5 +222,5 @@ def register_loss(name: str, fn: LossFn) -> None:
 
 
 # the terms that ship with labelsync; each lives in its own module with its equations
-for _name, _fn in CARAT_TERMS.items():  # seed 000 CARAT
+for _name, _fn in {**CARAT_TERMS, **HYCON_TERMS}.items():  # seed 000 CARAT, seed 002 HyCon
     register_loss(_name, _fn)

@@ -1,4 +1,4 @@
-"""The settings of the CARAT fusion (``ModelConfig.fusion_options``), by paper.
+"""The settings of the CARAT and HyCon fusions (``ModelConfig.fusion_options``), by paper.
 
 Each dataclass's defaults are the paper's values; where the paper is silent the field says so.
 ``parse_options`` turns the option mapping of a config into one of them (a ``ValueError`` line
@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CaratOptions", "parse_options", "CARAT_PREDICTIONS"]
+__all__ = ["CaratOptions", "HyconOptions", "parse_options", "CARAT_PREDICTIONS"]
 
 CARAT_PREDICTIONS = ("both", "mrm", "agg")
 
@@ -69,6 +69,43 @@ class CaratOptions:
             raise ValueError(
                 f"carat predict must be one of {', '.join(CARAT_PREDICTIONS)}, got {self.predict!r}"
             )
+
+
+@dataclass(frozen=True)
+class HyconOptions:
+    """HyCon (seed 002; Section 4.4 (3), Section 3.4).
+
+    Attributes:
+        dim: d, the width of the unimodal representations x^m (50).
+        layers / heads: the video/audio Transformers of eq. 1 (paper silent; 2 layers, 5 heads).
+        margin: the modality margin alpha of eqs. 6 and 11 (0.8; "w/o modality margin" = 1.0).
+        select_positives / select_negatives: HyCon-v2's pair selection (eqs. 13-15) of the hard
+            positive / negative pairs; both False is HyCon (v1).
+        selection_ratio: beta, pairs kept per anchor h = round(K * beta), K the batch size (0.2).
+        selection_gamma: gamma of eq. 14, keeps 1 / (s + gamma) finite (paper silent; 0.5).
+    """
+
+    dim: int = 50
+    layers: int = 2
+    heads: int = 5
+    margin: float = 0.8
+    select_positives: bool = True
+    select_negatives: bool = True
+    selection_ratio: float = 0.2
+    selection_gamma: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "heads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"hycon {name} must be >= 1, got {getattr(self, name)}")
+        if self.layers < 0:
+            raise ValueError(f"hycon layers must be >= 0, got {self.layers}")
+        if self.dim % self.heads:
+            raise ValueError(f"hycon heads ({self.heads}) must divide dim ({self.dim})")
+        if not 0.0 < self.selection_ratio <= 1.0:
+            raise ValueError(f"hycon selection_ratio must be in (0, 1], got {self.selection_ratio}")
+        if self.selection_gamma <= 0:
+            raise ValueError(f"hycon selection_gamma must be > 0, got {self.selection_gamma}")
 
 
 def parse_options(cls: type, options: dict[str, Any], fusion: str) -> Any:
