@@ -237,3 +237,11 @@ def test_config_errors_name_the_option(changes, message):
     options["losses"] = CARAT_LOSSES
     with pytest.raises(ValueError, match=message):
         AMessConfig(**(options | changes))
+
+
+def test_a_sample_without_frames_gives_finite_outputs(tiny_bert):  # noqa: F811
+    model = carat_model(tiny_bert).train()
+    batch = affect_batch()
+    batch["video_mask"][2] = False  # no video for sample 2
+    out = _step(model, batch)
+    assert torch.isfinite(out.logits).all() and torch.isfinite(out.loss)

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from .carat_memory import CaratMemory
 from .fusion_output import FusionOutput
 from .method_options import CaratOptions
-from .sequence import SequenceEncoder
+from .sequence import SequenceEncoder, attendable
 
 __all__ = ["CaratFusion", "CaratOutput", "LabelWiseAttention", "shuffle_columns"]
 
@@ -173,7 +173,8 @@ class CaratFusion(nn.Module):
         """``E_f`` (+ frames) -> ``FusionOutput(E_f, {"logits", "carat"})``."""
         opts = self.options
         states = {"text": self.text(hidden)}
-        masks = {"text": text_mask.bool(), **{m: masks[m].bool() for m in features}}
+        # a sample without frames attends to its first (padding) slot instead of giving NaN
+        masks = {"text": text_mask.bool(), **{m: attendable(masks[m]) for m in features}}
         for name, extractor in self.extractors.items():
             states[name] = extractor(features[name], masks[name])
         u_o = torch.stack(  # eq. 1
