@@ -123,6 +123,9 @@ class Predictor:
         )
         if oos_detector:
             from .ood.calibrate import OODThreshold
+            from .training.tasks import require_single_label
+
+            require_single_label(predictor.config.task)
             from .ood.detectors import get_detector
             from .ood.evaluate import check_detectors, ood_dir
 
@@ -145,7 +148,8 @@ class Predictor:
         top_k: int = 3,
         batch_size: int = 32,
     ) -> list[Prediction]:
-        """Label, probability and top-k per text.
+        """Label, probability and top-k per text (multi-label: also every label at or above its
+        threshold, ``Prediction.labels``; regression: the score, ``Prediction.value``).
 
         ``video``/``audio``: one per text, each a ``(T, D)`` array, a feature file
         (``.npy``/``.npz``/``.safetensors``) or a raw clip (``.mp4``, ``.wav``, ...). Clips are
@@ -181,9 +185,16 @@ class Predictor:
             batch = self._batch(texts[start : start + batch_size], features, start, batch_size)
             with torch.no_grad():
                 out = self.model(batch)
-            probs = out.logits.float().softmax(dim=-1).cpu()
-            scores, ids = probs.topk(k, dim=-1)
             chunk = texts[start : start + batch_size]
+            if self.config.task == "regression":  # one score per text
+                values = out.logits[:, 0].float().cpu().tolist()
+                for text, value in zip(chunk, values, strict=True):
+                    results.append(Prediction(text, self.labels[0], value, [], value=value))
+                continue
+            multi = self.config.task == "multi_label"  # a sigmoid per label
+            logits = out.logits.float()
+            probs = (logits.sigmoid() if multi else logits.softmax(dim=-1)).cpu()
+            scores, ids = probs.topk(k, dim=-1)
             decisions = self._oos_scores(out) if self.oos_threshold is not None else None
             for row, (text, row_scores, row_ids) in enumerate(
                 zip(chunk, scores.tolist(), ids.tolist(), strict=True)
@@ -191,7 +202,7 @@ class Predictor:
                 ranked = [
                     (self.labels[i], float(s)) for i, s in zip(row_ids, row_scores, strict=True)
                 ]
-                extra = {}
+                extra: dict[str, Any] = {"labels": self._above(probs[row])} if multi else {}
                 if decisions is not None:
                     value = float(decisions[row])
                     threshold = float(self.oos_threshold.threshold)
@@ -199,6 +210,12 @@ class Predictor:
                     extra["threshold"] = threshold
                 results.append(Prediction(text, ranked[0][0], ranked[0][1], ranked, **extra))
         return results
+
+    def _above(self, probabilities: Any) -> list[str]:
+        """Multi-label: the labels whose probability reaches their threshold, best first."""
+        cuts = self.config.thresholds or [0.5] * len(self.labels)
+        order = probabilities.argsort(descending=True).tolist()
+        return [self.labels[i] for i in order if float(probabilities[i]) >= cuts[i]]
 
     def _oos_scores(self, out: Any) -> np.ndarray:
         """The detector's scores (higher = more in scope) of one batch of model outputs."""

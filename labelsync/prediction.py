@@ -2,7 +2,8 @@
 
 The label store (zero/few-shot), a trained run (``Predictor``) and the HTTP server all return this
 one type, with one out-of-scope polarity: ``in_scope`` is True (kept), False (flagged out of
-scope) or None (no threshold to decide with).
+scope) or None (no threshold to decide with). A multi-label run also fills ``labels`` (every
+label at or above its threshold), a regression run ``value`` (the predicted score).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ class Prediction:
         in_scope: the out-of-scope decision, or None without a threshold.
         oos_score: the score the decision was made on (higher = more in scope).
         threshold: the threshold it was compared with.
+        labels: multi-label runs: every label whose probability reaches its threshold, best
+            first (may be empty; ``label`` stays the most probable one); None otherwise.
+        value: regression runs: the predicted score (``label`` names the quantity, ``score``
+            holds the same number); None otherwise.
     """
 
     text: str
@@ -34,6 +39,8 @@ class Prediction:
     in_scope: bool | None = None
     oos_score: float | None = None
     threshold: float | None = None
+    labels: list[str] | None = None
+    value: float | None = None
 
     @property
     def is_oos(self) -> bool | None:
@@ -53,4 +60,8 @@ class Prediction:
             record["oos_score"] = round(float(self.oos_score), 6)
         if self.threshold is not None:
             record["threshold"] = round(float(self.threshold), 6)
+        if self.labels is not None:
+            record["labels"] = list(self.labels)
+        if self.value is not None:
+            record["value"] = round(float(self.value), 6)
         return record

@@ -8,7 +8,13 @@ import re
 import numpy as np
 import pytest
 
-from labelsync.data import DataError, PickleNotAllowedError, convert_features, load_dataset
+from labelsync.data import (
+    DataError,
+    PickleNotAllowedError,
+    convert_features,
+    load_dataset,
+    summarize,
+)
 from labelsync.data.mmsa import MOSEI_EMOTIONS
 from labelsync.data.synthetic_tasks import write_mmsa
 
@@ -116,6 +122,8 @@ def test_mosei_emotions_from_the_file_or_a_csv(tmp_path):
     assert data.labels.names == list(MOSEI_EMOTIONS) and data.target_kinds == {"labels", "score"}
     present = [list(np.flatnonzero(row > 0)) for row in raw["train"]["emotion_labels"]]
     assert data["train"]["label_ids"] == present
+    counts = summarize(data)["label_distribution"]  # `data inspect`: each label of a row counts
+    assert counts["fear"]["train"] == int((raw["train"]["emotion_labels"][:, 5] > 0).sum())
     # a CSV with the SDK's column names (happy/sad/angry accepted) replaces the file's emotions
     rows = ["id,happy,sadness,angry,surprise,disgust,fear"]
     for split in ("train", "valid", "test"):

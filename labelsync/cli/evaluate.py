@@ -68,13 +68,14 @@ def evaluate_command(
     written = report["files"]
     if as_json:
         typer.echo(json.dumps(report["metrics"], indent=2))
-    else:
+    elif report["per_class"]:  # regression runs have no classes
         table = Table(title=f"{split} per class (seed {report['seed']})", title_justify="left")
         for column in ("label", "precision", "recall", "f1", "support"):
             table.add_column(column)
         for row in report["per_class"]:
             table.add_row(*(str(row[c]) for c in ("label", "precision", "recall", "f1", "support")))
         stdout_console().print(table)
+    if not as_json:
         _say(", ".join(f"{name} {value:.4f}" for name, value in report["metrics"].items()))
     done = f"wrote {', '.join(written)}"
     if as_json:  # stdout stays one JSON document
@@ -89,7 +90,9 @@ def _evaluate_ood(evaluator, names, split, seed, method, target_recall, as_json)
     from ..ood.calibrate import METHODS
     from ..ood.evaluate import TABLE_HEADERS, check_detectors, evaluate_open_set, format_table
     from ..training.evaluation import eval_dir
+    from ..training.tasks import require_single_label
 
+    require_single_label(evaluator.config.task)  # one line for multi-label / regression runs
     check_detectors(names, evaluator.k_plus_1)  # fail before loading a model
     if method not in METHODS:
         raise typer.BadParameter(
@@ -178,6 +181,11 @@ def predict_command(
             typer.echo(json.dumps(p.to_dict(), ensure_ascii=False))
             continue
         _say(f"text: {p.text}")
+        if p.value is not None:  # regression
+            _say(f"{p.label}: {p.value:.3f}")
+            continue
+        if p.labels is not None:  # multi-label: every label at or above its threshold
+            _say(f"labels: {', '.join(p.labels) or '(none)'}")
         _say(f"label: {p.label} (score {p.score:.3f})")
         _say(f"top-{len(p.top_k)}: " + " | ".join(f"{n} {s:.3f}" for n, s in p.top_k))
         if p.in_scope is not None:

@@ -26,6 +26,10 @@ TRAIN_EPILOG = """Examples:
 
   labelsync train mintrec --data-dir data/MIntRec --preset a-mess+lemer --out runs/lemer
 
+  labelsync train data/mixclinc --task multi_label --descriptions mix.yaml --out runs/mix
+
+  labelsync train mosi --data-dir data/MOSI --allow-pickle --task regression --out runs/mosi
+
   labelsync train data/tickets.csv --descriptions tickets.yaml --config train.yaml --out runs/t
 
   labelsync train mintrec --out runs/mintrec --resume     # after an interruption
@@ -79,7 +83,9 @@ def _seeds_and_dataset(
 )
 def train_command(
     ctx: typer.Context,
-    dataset: str = typer.Argument(..., help="mintrec, mintrec2, clinc150, or a custom data path."),
+    dataset: str = typer.Argument(
+        ..., help="mintrec, mintrec2, clinc150, mosi, mosei, or a custom data path."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Run directory to create (or resume)."),
     data_dir: Path = typer.Option(None, "--data-dir", "-d", help="Folder with the dataset files."),
     config: Path = typer.Option(
@@ -108,7 +114,29 @@ def train_command(
     batch_size: int = typer.Option(None, "--batch-size", min=1, help="Train batch (default 8)."),
     patience: int = typer.Option(None, "--patience", min=1, help="Early stopping (default 8)."),
     metric: str = typer.Option(
-        None, "--metric", help="Dev metric: macro_f1 (default) or accuracy."
+        None,
+        "--metric",
+        help="Dev metric for the best checkpoint: by task, macro_f1 (default) or accuracy; "
+        "micro_f1 (default), macro_f1, accuracy, hamming_loss, ...; mae (default), corr, "
+        "acc2_non0, acc7, ...",
+    ),
+    task: str = typer.Option(
+        None,
+        "--task",
+        help="single_label (default: one class per text), multi_label (any set of labels: a "
+        "sigmoid per label) or regression (one score, e.g. sentiment in [-3, 3]).",
+    ),
+    threshold: float = typer.Option(
+        None,
+        "--threshold",
+        help="multi_label: one decision threshold for every label (default: one per label, "
+        "chosen on dev).",
+    ),
+    emotions: Path = typer.Option(
+        None,
+        "--emotions",
+        help="mosei --task multi_label: a CSV of emotions per id (id + happiness, sadness, "
+        "anger, surprise, disgust, fear; present when > 0) when the data file has none.",
     ),
     encoder: str = typer.Option(
         None,
@@ -178,6 +206,9 @@ def train_command(
         "batch_size": batch_size,
         "patience": patience,
         "metric": metric,
+        "task": task,
+        "threshold": threshold,
+        "emotions": str(emotions.resolve()) if emotions else None,
         "encoder": encoder,
         "embedder": embedder,
         "fusion": "none" if no_ame else fusion,
@@ -225,13 +256,13 @@ def train_command(
 def _print_summary(out: Path, summary: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from ..training.metrics import METRIC_NAMES
+    from ..training.runs import metric_names
 
     seeds = summary.get("seeds", [])
     table = Table(title=f"{out}: {len(seeds)} seed(s), mean ± std", title_justify="left")
     for column in ("metric", "dev", "test"):
         table.add_column(column)
-    for name in METRIC_NAMES:
+    for name in metric_names(summary[split] for split in ("dev", "test")):
         cells = [summary[split].get(name) for split in ("dev", "test")]
         table.add_row(name, *(f"{c['mean']:.4f} ± {c['std']:.4f}" if c else "-" for c in cells))
     stdout_console().print(table)

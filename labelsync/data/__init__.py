@@ -9,8 +9,9 @@ reads a CSV/TSV/JSONL file of text + label rows. Names load lazily so that impor
 package stays cheap.
 
 Modules follow the data flow: ``base`` (errors, rows, layouts) <- readers (``mintrec``,
-``mintrec2``, ``clinc150``, ``mmsa``, ``custom``, ``tabular``) and stores (``feature_store``, ``features``)
-<- ``feature_files`` (finding, checking, records) <- ``collate`` <- ``dataset`` <- ``loading``.
+``mintrec2``, ``clinc150``, ``mmsa``, ``custom``, ``tabular``) and stores (``feature_store``,
+``features``) <- ``feature_files`` (finding, checking, records) <- ``collate`` <- ``dataset``
+<- ``loading``.
 """
 
 from __future__ import annotations

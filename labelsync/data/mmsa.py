@@ -240,10 +240,17 @@ def _read(
         label_set,
         None,
         str(path),
-        stores={m: MemoryStore(arrays[m], path) for m in MODALITIES},
+        stores={m: _store(arrays[m], path) for m in MODALITIES},
         max_lengths=MaxLengths(text=50, **frames),  # 50 tokens, as MMSA's BERT inputs
         score_name=SCORE_NAME,
     )
+
+
+def _store(arrays: dict[str, np.ndarray], path: Path) -> MemoryStore:
+    """The per-sample views, held in memory, recorded with the file's format."""
+    store = MemoryStore(arrays, path)
+    store.format = "safetensors" if path.suffix.lower() == ".safetensors" else "pickle"
+    return store
 
 
 def _per_sample(values: np.ndarray, ids: list[str], where: str) -> dict[str, np.ndarray]:

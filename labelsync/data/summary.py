@@ -29,6 +29,8 @@ def summarize(dataset: IntentDataset) -> dict[str, Any]:
         counts = Counter(
             label for label, oos in zip(columns["label"], is_oos, strict=True) if not oos
         )
+        if "label_ids" in columns:  # multi-label rows count once for each of their labels
+            counts = Counter(names[i] for ids in columns["label_ids"] for i in ids)
         oos_count = sum(is_oos)
         for name in names:
             distribution[name][split] = counts.get(name, 0)

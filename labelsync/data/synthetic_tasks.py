@@ -5,7 +5,8 @@
   regression_labels, classification_labels, annotations (+ vision_lengths, audio_lengths when
   unaligned; + emotion_labels on request)}}``. The aligned variant pads at the front, the
   unaligned one at the end with lengths. The sentiment is a known function of the video:
-  ``clip(3 * mean_t vision[t, 0], -3, 3)`` (some rows exactly 0), so a model can learn it.
+  ``clip(3 * mean_t vision[t, 0], -3, 3)`` (every video dim is the row's level in [-1, 1] plus
+  noise; some rows exactly 0), so a model can learn it; text and audio are noise.
 - ``write_mixclinc``: MixCLINC, multi-label text made from CLINC150 as MixATIS/MixSNIPS were made
   from ATIS/SNIPS: two utterances of different intents joined by "and" (and a share of single
   utterances), each split drawn from the same CLINC150 split; a custom dataset folder with an
@@ -71,9 +72,10 @@ def write_mmsa(
             split[modality] = values
         level = rng.uniform(-1.0, 1.0, size=n)
         level[rng.random(n) < 0.15] = 0.0  # rows whose sentiment is exactly neutral
-        for i in range(n):  # the signal: video dim 0 carries the level
+        for i in range(n):  # the signal: every video dim is the level plus noise
             rows = split["vision"][i].any(axis=-1)
-            split["vision"][i, rows, 0] = level[i] + rng.normal(0, 0.05, size=rows.sum())
+            noise = rng.normal(0, 0.05, size=(rows.sum(), video_dim))
+            split["vision"][i, rows] = level[i] + noise
             if level[i] == 0.0:
                 split["vision"][i, rows, 0] = 0.0
         if n:

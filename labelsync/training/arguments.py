@@ -28,11 +28,18 @@ from ..model.configuration import ModelConfig, normalise_keys
 from .options import coerce as _coerce
 from .options import hint as _hint
 from .presets import available_presets, preset_layers
+from .task_metrics import default_metric
+from .tasks import check_task_options
 
 __all__ = ["TrainConfig", "ConfigError", "METRICS", "OOS_MODES", "available_presets"]
 
-METRICS = ("macro_f1", "accuracy")
-_METRIC_ALIASES = {"f1": "macro_f1", "macro-f1": "macro_f1", "acc": "accuracy"}
+METRICS = ("macro_f1", "accuracy")  # single-label; every task: task_metrics.TASK_METRICS
+_METRIC_ALIASES = {
+    "f1": "macro_f1",
+    "macro-f1": "macro_f1",
+    "micro-f1": "micro_f1",
+    "acc": "accuracy",
+}
 OOS_MODES = ("drop", "class")  # "class": K+1-way, out-of-scope as an extra class (MIntRec2.0)
 PAD_MODES = ("longest", "max_length")
 PRECISIONS = ("no", "fp16", "bf16")
@@ -45,6 +52,7 @@ _DATA_GIVEN = {
     "audio_dim",
     "desc_dim",
     "max_descriptions",
+    "thresholds",
 }
 _MODEL_FIELDS = {f.name for f in fields(ModelConfig)} | {"use_ame", "encoder"}
 DEFAULT_PRESET = "a-mess"
@@ -72,7 +80,14 @@ class TrainConfig:
         preset: the shipped preset the options started from (recorded; see ``resolve``).
         model: the model template (``ModelConfig`` without labels): encoder, fusion, heads,
             loss weights, padding lengths.
-        metric: dev metric for the best checkpoint and early stopping (``macro_f1``/``accuracy``).
+        metric: dev metric for the best checkpoint and early stopping; default by task
+            (``model.task``): ``macro_f1`` (single-label; or ``accuracy``), ``micro_f1``
+            (multi-label), ``mae`` (regression; lower is better, as is ``hamming_loss``). Any
+            metric of the task (``task_metrics.TASK_METRICS``) may be chosen.
+        threshold: multi-label only: one decision threshold for every label; ``None`` (default)
+            chooses one per label on dev (best F1 of that label), saved with the checkpoint.
+        emotions: CMU-MOSEI only: a CSV of per-sample emotions (``id`` + six columns), the
+            multi-label targets when the data file carries none.
         pad_to: ``"longest"`` (per batch; the model is padding-invariant) or ``"max_length"``.
         cpu / mixed_precision / gradient_accumulation_steps: passed to ``accelerate.Accelerator``;
             the number of processes comes from the launcher (``accelerate launch``, ``torchrun``),
@@ -102,7 +117,9 @@ class TrainConfig:
     eval_batch_size: int = 32
     epochs: int = 40
     patience: int = 8
-    metric: str = "macro_f1"
+    metric: str | None = None
+    threshold: float | None = None
+    emotions: str | None = None
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
     gradient_accumulation_steps: int = 1
@@ -140,16 +157,16 @@ class TrainConfig:
         given = sorted(name for name in _DATA_GIVEN if _is_set(self.model, name))
         if given:
             raise ConfigError(f"model option {given[0]!r} comes from the data; leave it out")
-        metric = _METRIC_ALIASES.get(self.metric.lower(), self.metric.lower())
-        object.__setattr__(self, "metric", metric)
+        metric = default_metric(self.task) if self.metric is None else self.metric.lower()
+        object.__setattr__(self, "metric", _METRIC_ALIASES.get(metric, metric))
         self._validate()
+        check_task_options(self)
 
     def _validate(self) -> None:
         """Range and choice checks; one ``ConfigError`` line naming the option."""
         if not self.dataset.strip():
             raise ConfigError("dataset must be given (mintrec, mintrec2, clinc150 or a path)")
         choices = {
-            "metric": METRICS,
             "oos_mode": OOS_MODES,
             "pad_to": PAD_MODES,
             "mixed_precision": PRECISIONS,
@@ -188,6 +205,11 @@ class TrainConfig:
     def encoder(self) -> str:
         """The text encoder of the model (``model.encoder_name_or_path``)."""
         return self.model.encoder_name_or_path
+
+    @property
+    def task(self) -> str:
+        """``single_label``, ``multi_label`` or ``regression`` (``model.task``)."""
+        return self.model.task
 
     # --- construction -----------------------------------------------------------------------
 
@@ -271,6 +293,8 @@ class TrainConfig:
         }
         if max_lengths is not None:
             data |= {f"max_{m}_len": max_lengths.get(m) for m in ("text", "video", "audio")}
+        if self.task == "regression":  # one score, no classes to describe or attend with
+            data |= {"use_ss": False, "use_label_attention": False}
         try:
             return self.model.bind(list(label_names), **data)
         except ValueError as exc:

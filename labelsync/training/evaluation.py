@@ -71,6 +71,8 @@ def run_split(model: Any, loader: Any, accelerator: Any, *, features: bool = Fal
     """
     import torch
 
+    from ..model.tasks import multi_hot
+
     model.eval()
     inner = accelerator.unwrap_model(model, keep_torch_compile=False)
     parts: dict[str, list[Any]] = {}
@@ -83,6 +85,10 @@ def run_split(model: Any, loader: Any, accelerator: Any, *, features: bool = Fal
                 "is_oos": batch["is_oos"],
                 "terms": out.sample_terms.double(),
             }
+            if batch.get("label_ids") is not None:  # multi-label targets, [B, K] on every rank
+                values["targets"] = multi_hot(batch["label_ids"], inner.config.num_labels)
+            if batch.get("score") is not None:  # regression targets
+                values["score"] = batch["score"].float()
             if features:
                 values["features"] = out.features.float()
                 if out.semantic_token is not None and inner.has_descriptions:
@@ -128,7 +134,6 @@ class Evaluator:
         audio_feats: str | None = None,
         accelerator: Any = None,
     ):
-        from ..descriptions import Descriptions
         from .accelerator import make_accelerator
 
         self.run = RunDir(Path(run_dir))
@@ -137,7 +142,7 @@ class Evaluator:
         changes = {"dataset": dataset, "data_dir": data_dir}
         changes |= {"video_feats": video_feats, "audio_feats": audio_feats}
         self.config = config.replace(**{k: v for k, v in changes.items() if v is not None})
-        self.descriptions = Descriptions.from_yaml(self.run.root / DESCRIPTIONS_FILE)
+        self.descriptions = self.run.descriptions()  # none for a regression run
         self.accelerator = accelerator if accelerator is not None else make_accelerator(config)
         self.label_names = list(self.run.info()["labels"])
         self._raw: Any = None
@@ -163,8 +168,10 @@ class Evaluator:
 
     def check_data(self, dataset: Any) -> None:
         """A prepared dataset must have the run's labels and feature widths."""
+        from .tasks import run_label_names
+
         source = f"dataset {self.config.dataset!r}"
-        self.run.check_labels(dataset.label_names(include_oos=self.k_plus_1), source)
+        self.run.check_labels(run_label_names(self.config, dataset), source)
         dims = {} if self.config.text_only else dict(dataset.feature_dims)
         trained = self.run.info().get("feature_dims", {})
         if dims != trained:
@@ -208,6 +215,15 @@ class Evaluator:
         folder = eval_dir(self.run, split, seed)
         seed, model, tokenizer = self.checkpoint(seed)
         out = self.outputs(model, tokenizer, self.data(), [split], features=False)[split]
+        if model.config.task != "single_label":  # multi-label / regression (training/tasks.py)
+            from .tasks import task_report
+
+            report = {"split": split, "seed": seed, "checkpoint": str(self.run.model_dir(seed))}
+            report |= {"samples": len(out), "loss": out.loss, **task_report(model.config, out)}
+            if save and self.accelerator.is_main_process:
+                files = save_evaluation(report, folder, self.label_names)
+                report["files"] = [str(p) for p in files]
+            return report
         predictions = out.logits.argmax(axis=1)
         report = {
             "split": split,

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import ConfigError, LabelsyncError
 from .arguments import TrainConfig
+from .tasks import check_dataset
 
 __all__ = [
     "load_raw_data",
@@ -43,6 +44,7 @@ def load_raw_data(config: TrainConfig) -> Any:
         features=None if config.text_only else "auto",
         allow_pickle=config.allow_pickle,
         labels=config.labels,
+        emotions=config.emotions,
         max_lengths={
             "text": config.model.max_text_len,
             "video": config.model.max_video_len,
@@ -86,6 +88,7 @@ def prepare_data(
         raise LabelsyncError(
             f"{dataset.name}: oos_mode=class needs out-of-scope rows, and this dataset has none"
         )
+    check_dataset(config.task, dataset)
     if config.text_only or not dataset.feature_stores:
         if config.model.fusion != "none":
             log.info(
@@ -145,6 +148,8 @@ def resolve_descriptions(config: TrainConfig, dataset: Any) -> Any:
     from ..descriptions import Descriptions
     from ..labels import PRESETS
 
+    if config.task == "regression":  # one score, no classes to describe
+        return Descriptions()
     if config.descriptions:
         found = Descriptions.from_yaml(config.descriptions)
     elif config.reviewed_descriptions:
@@ -175,9 +180,12 @@ def resolve_descriptions(config: TrainConfig, dataset: Any) -> Any:
 
 
 def description_matrix(config: TrainConfig, descriptions: Any, label_names: list[str]) -> Any:
-    """``([K, n, D] embeddings, [K, n] mask)`` of the descriptions, rows in label order."""
+    """``([K, n, D] embeddings, [K, n] mask)`` of the descriptions, rows in label order;
+    ``(None, None)`` for regression (no classes to describe)."""
     from ..store.label_store import LabelStore
 
+    if config.task == "regression":
+        return None, None
     store = LabelStore.build(
         descriptions, embedder=config.embedder, template=config.description_template
     )
@@ -197,9 +205,10 @@ def build_model(
 
     from ..model.modeling import IntentModel
 
-    model_config = config.model_config(
-        label_names, feature_dims, int(matrix.shape[-1]), int(matrix.shape[1]), max_lengths
-    )
+    shape = (config.model.desc_dim, config.model.max_descriptions)
+    if matrix is not None:
+        shape = (int(matrix.shape[-1]), int(matrix.shape[1]))
+    model_config = config.model_config(label_names, feature_dims, *shape, max_lengths)
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # no "Loading weights" bar per seed
     try:

@@ -39,9 +39,12 @@ def plot_curves(history: Sequence[dict[str, Any]], metric: str, path: str | os.P
     loss_ax.plot(epochs, [row["dev_loss"] for row in history], marker="o", label="dev")
     loss_ax.set(title="loss", xlabel="epoch")
     loss_ax.legend()
-    for name in dict.fromkeys((metric, "accuracy", "macro_f1")):
+    shown = [n for n in dict.fromkeys((metric, "accuracy", "macro_f1")) if n in history[0]["dev"]]
+    for name in shown:  # MAE (regression) is not a share: no fixed 0-1 axis then
         metric_ax.plot(epochs, [row["dev"][name] for row in history], marker="o", label=name)
-    metric_ax.set(title="dev", xlabel="epoch", ylim=(0, 1.02))
+    metric_ax.set(title="dev", xlabel="epoch")
+    if all(0.0 <= row["dev"][n] <= 1.0 for row in history for n in shown):
+        metric_ax.set_ylim(0, 1.02)
     metric_ax.legend()
     for ax in (loss_ax, metric_ax):
         ax.grid(alpha=0.3)

@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_write_json, atomic_write_text
+from .._io import atomic_write_json, atomic_write_text, read_yaml
 from ..errors import LabelsyncError
 from ..labels import normalize_label
-from .metrics import METRIC_NAMES
 from .state import STATE_FILES, load_resume_state, save_resume_state
+from .task_metrics import RAW_METRICS, TASK_METRICS, is_better
 
 __all__ = [
     "RunDir",
@@ -39,6 +39,8 @@ __all__ = [
     "results_markdown",
     "capture_log",
     "save_evaluation",
+    "metric_names",
+    "format_cell",
 ]
 
 log = logging.getLogger(__name__)
@@ -129,6 +131,15 @@ class RunDir:
             }
         )
 
+    def descriptions(self) -> Any:
+        """The label descriptions the run trained with (none for a regression run)."""
+        from ..descriptions import Descriptions
+
+        path = self.root / DESCRIPTIONS_FILE
+        if read_yaml(path, RunError, "descriptions") == {"labels": []}:  # regression
+            return Descriptions()
+        return Descriptions.from_yaml(path)
+
     def require(self, *names: str) -> None:
         """Raise ``RunError`` naming the first of ``names`` (relative paths) that is missing."""
         if not self.root.is_dir():
@@ -160,8 +171,13 @@ class RunDir:
         done = self.finished_seeds()
         if not done:
             raise RunError(f"{self.root}: no finished seed (train it, or --resume it)")
-        scores = {s: self.seed_metrics(s)["best_dev_metric"] for s in done}
-        return max(done, key=lambda s: (scores[s], -done.index(s)))
+        best = done[0]
+        for seed in done[1:]:  # lower is better for MAE and Hamming loss
+            ours, theirs = self.seed_metrics(seed), self.seed_metrics(best)
+            metric = ours.get("metric", "macro_f1")
+            if is_better(metric, ours["best_dev_metric"], theirs["best_dev_metric"]):
+                best = seed
+        return best
 
     def model_dir(self, seed: int | None = None) -> Path:
         """The best checkpoint of ``seed`` (default: the best seed); an error if incomplete."""
@@ -198,10 +214,19 @@ class RunDir:
 
 
 def save_evaluation(report: dict[str, Any], folder: Path, names: list[str]) -> list[Path]:
-    """``metrics.json``, ``confusion_matrix.png``, ``per_class.csv`` and ``per_class.md``."""
+    """``metrics.json``, ``confusion_matrix.png``, ``per_class.csv`` and ``per_class.md`` (a
+    multi-label report has per-label rows and no confusion matrix, a regression one only
+    ``metrics.json``)."""
     from .metrics import per_class_csv, per_class_markdown
     from .plots import plot_confusion
 
+    if "confusion" not in report:
+        files = [atomic_write_json(folder / "metrics.json", report)]
+        if report.get("per_class"):
+            rows = report["per_class"]
+            files.append(atomic_write_text(folder / "per_label.csv", per_class_csv(rows)))
+            files.append(atomic_write_text(folder / "per_label.md", per_class_markdown(rows)))
+        return files
     title = (
         f"{report['split']} (seed {report['seed']}): accuracy {report['metrics']['accuracy']:.3f}"
     )
@@ -225,7 +250,7 @@ def summarize_seeds(per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {"seeds": seeds}
     for split in ("dev", "test"):
         table = {}
-        for name in METRIC_NAMES:
+        for name in metric_names(per_seed[s].get(split, {}) for s in seeds):
             values = [per_seed[s][split][name] for s in seeds if name in per_seed[s].get(split, {})]
             if values:
                 std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
@@ -239,23 +264,36 @@ def summarize_seeds(per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
 
 
 def results_markdown(summary: dict[str, Any]) -> str:
-    """The mean ± std table in percent, one row per metric, dev and test columns."""
+    """The mean ± std table, one row per metric, dev and test columns (in percent, except MAE
+    and correlation)."""
     seeds = ", ".join(map(str, summary["seeds"]))
     lines = [
-        f"Seeds: {seeds} (mean ± sample std, %)",
+        f"Seeds: {seeds} (mean ± sample std; % except {', '.join(sorted(RAW_METRICS))})",
         "",
         "| metric | dev | test |",
         "|---|---|---|",
     ]
-    for name in METRIC_NAMES:
-        cells = []
-        for split in ("dev", "test"):
-            cell = summary.get(split, {}).get(name)
-            cells.append(
-                "-" if cell is None else f"{100 * cell['mean']:.2f} ± {100 * cell['std']:.2f}"
-            )
+    for name in metric_names(summary.get(split, {}) for split in ("dev", "test")):
+        cells = [format_cell(name, summary.get(split, {}).get(name)) for split in ("dev", "test")]
         lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"
+
+
+def metric_names(tables: Any) -> list[str]:
+    """The metric names of several ``{name: value}`` tables: the known ones in the tasks' order
+    first (``METRIC_NAMES``, then multi-label, then regression), then any other, first seen."""
+    seen = dict.fromkeys(name for table in tables for name in table)
+    known = dict.fromkeys(name for names in TASK_METRICS.values() for name in names)
+    return [name for name in known if name in seen] + [name for name in seen if name not in known]
+
+
+def format_cell(name: str, cell: dict[str, Any] | None) -> str:
+    """``mean ± std`` of a summary cell: percent with 2 decimals, MAE/corr as they are."""
+    if cell is None:
+        return "-"
+    if name in RAW_METRICS:
+        return f"{cell['mean']:.4f} ± {cell['std']:.4f}"
+    return f"{100 * cell['mean']:.2f} ± {100 * cell['std']:.2f}"
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -9,8 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._io import atomic_write_json, atomic_write_text
-from .metrics import METRIC_NAMES
-from .runs import RunDir, summarize_seeds
+from .runs import RunDir, format_cell, metric_names, summarize_seeds
 
 __all__ = [
     "sweep_summary",
@@ -21,6 +20,10 @@ __all__ = [
 ]
 
 SUMMARY_METRICS = ("accuracy", "macro_f1", "weighted_f1")
+TASK_SUMMARY_METRICS = {  # the columns of summary.md, by what the runs report
+    "hamming_loss": ("micro_f1", "accuracy", "hamming_loss", "macro_f1"),  # multi-label
+    "mae": ("mae", "corr", "acc2_non0", "f1_non0", "acc7"),  # regression
+}
 
 
 def sweep_summary(sweep: Any) -> dict[str, Any]:
@@ -40,6 +43,7 @@ def sweep_summary(sweep: Any) -> dict[str, Any]:
         row["seeds_total"] = len(sweep.seeds)
         if per_seed:
             row |= {k: v for k, v in summarize_seeds(per_seed).items() if k != "seeds"}
+            row["metric"] = next(iter(per_seed.values())).get("metric", "macro_f1")
         rows.append(row)
     return {"out": str(sweep.out), "seeds": list(sweep.seeds), "configs": rows}
 
@@ -53,15 +57,23 @@ def write_summary(sweep: Any) -> dict[str, Any]:
     return summary
 
 
-def summary_markdown(summary: dict[str, Any], metrics: Sequence[str] = SUMMARY_METRICS) -> str:
-    """One row per config: test metrics (and dev macro F1) as mean ± std in percent."""
-    header = ["config", "seeds", *(f"test {m}" for m in metrics), "dev macro_f1"]
+def summary_markdown(summary: dict[str, Any], metrics: Sequence[str] | None = None) -> str:
+    """One row per config: test metrics and the dev selection metric as mean ± std (percent,
+    except MAE and correlation). ``metrics``: the test columns (default: by what the runs
+    report: accuracy/macro/weighted F1, the multi-label or the regression headline metrics)."""
+    configs = summary["configs"]
+    present = metric_names(row.get("test", {}) for row in configs)
+    if metrics is None:
+        task = next((k for k in TASK_SUMMARY_METRICS if k in present), None)
+        metrics = TASK_SUMMARY_METRICS[task] if task else SUMMARY_METRICS
+    selection = {row.get("metric", "macro_f1") for row in configs if row["seeds_done"]}
+    dev = selection.pop() if len(selection) == 1 else "macro_f1"
+    header = ["config", "seeds", *(f"test {m}" for m in metrics), f"dev {dev}"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in summary["configs"]:
+    for row in configs:
         cells = [row["config"], f"{len(row['seeds_done'])}/{row['seeds_total']}"]
-        for split, name in [*(("test", m) for m in metrics), ("dev", "macro_f1")]:
-            value = row.get(split, {}).get(name)
-            cells.append("-" if value is None else _pct(value))
+        for split, name in [*(("test", m) for m in metrics), ("dev", dev)]:
+            cells.append(format_cell(name, row.get(split, {}).get(name)))
         lines.append("| " + " | ".join(cells) + " |")
     seeds = ", ".join(map(str, summary["seeds"]))
     return f"Seeds: {seeds} (mean ± sample std, %)\n\n" + "\n".join(lines) + "\n"
@@ -70,8 +82,9 @@ def summary_markdown(summary: dict[str, Any], metrics: Sequence[str] = SUMMARY_M
 def summary_csv(summary: dict[str, Any]) -> str:
     """The summary as CSV: one row per config, ``<split>_<metric>_{mean,std}`` columns."""
     columns = ["config", "overrides", "seeds_done", "seeds_total"]
+    names = metric_names(row.get(s, {}) for row in summary["configs"] for s in ("dev", "test"))
     columns += [
-        f"{s}_{m}_{stat}" for s in ("dev", "test") for m in METRIC_NAMES for stat in ("mean", "std")
+        f"{s}_{m}_{stat}" for s in ("dev", "test") for m in names for stat in ("mean", "std")
     ]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
@@ -89,10 +102,6 @@ def summary_csv(summary: dict[str, Any]) -> str:
                 record[f"{split}_{name}_std"] = value["std"]
         writer.writerow(record)
     return buffer.getvalue()
-
-
-def _pct(value: dict[str, float]) -> str:
-    return f"{100 * value['mean']:.2f} ± {100 * value['std']:.2f}"
 
 
 def describe_overrides(overrides: dict[str, Any]) -> str:

@@ -11,7 +11,6 @@ never another loop.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -33,8 +32,9 @@ from .inputs import (
     make_optimizer,
     resolve_descriptions,
 )
-from .metrics import classification_metrics
 from .runs import CURVES_FILE, RunDir, RunError, capture_log
+from .task_metrics import is_better, worst_value
+from .tasks import run_label_names, score_outputs
 
 __all__ = ["Trainer", "EpochResult", "TrainingError"]
 
@@ -87,7 +87,7 @@ class Trainer:
         self._check_world_size()
         self.feature_dims = {} if config.text_only else dict(self.dataset.feature_dims)
         k_plus_1 = config.oos_mode == "class"  # out-of-scope is class K (MIntRec2.0)
-        self.label_names = self.dataset.label_names(include_oos=k_plus_1)
+        self.label_names = run_label_names(config, self.dataset)  # regression: the score's name
         if descriptions is None:
             # rank 0 generates (and caches) missing descriptions; the others then read the cache
             with self.accelerator.main_process_first():
@@ -123,7 +123,6 @@ class Trainer:
         callbacks: Sequence[Callable[[EpochResult], None]] = (),
     ) -> Trainer:
         """A trainer over an existing run (its config and descriptions; data may be moved)."""
-        from ..descriptions import Descriptions
         from .runs import CONFIG_FILE, DESCRIPTIONS_FILE
 
         run = RunDir(Path(run_dir))
@@ -132,7 +131,7 @@ class Trainer:
         changes = {"dataset": dataset, "data_dir": data_dir}
         changes |= {"video_feats": video_feats, "audio_feats": audio_feats}
         config = config.replace(**{k: v for k, v in changes.items() if v is not None})
-        descriptions = Descriptions.from_yaml(run.root / DESCRIPTIONS_FILE)
+        descriptions = run.descriptions()  # none for a regression run
         trainer = cls(
             config, run.root, descriptions=descriptions, callbacks=callbacks, _resuming=True
         )
@@ -248,8 +247,8 @@ class Trainer:
             model, optimizer, train_loader, self.loader("dev", tokenizer), scheduler
         )
         parts = (acc.unwrap_model(model, keep_torch_compile=False), optimizer, scheduler)
-        state = {"epoch": 0, "best_metric": -math.inf, "best_epoch": 0, "bad_epochs": 0}
-        state["history"] = []
+        state = {"epoch": 0, "best_metric": worst_value(cfg.metric), "best_epoch": 0}
+        state |= {"bad_epochs": 0, "history": []}
         if self.resuming and run.has_resume_state(seed):
             saved = run.load_resume_state(seed, *parts, scaler=acc.scaler)
             state = {key: saved[key] for key in state}
@@ -271,10 +270,12 @@ class Trainer:
                     (seed, epoch, state),
                     lambda: progress.advance(steps),
                 )
-                dev, dev_loss, dev_samples = self._score(model, dev_loader)
-                improved = dev[cfg.metric] > state["best_metric"]
+                fixed = None if cfg.threshold is None else [cfg.threshold] * len(self.label_names)
+                dev, thresholds, dev_loss, dev_samples = self._score(model, dev_loader, fixed)
+                improved = is_better(cfg.metric, dev[cfg.metric], state["best_metric"])
                 if improved:
                     state.update(best_metric=dev[cfg.metric], best_epoch=epoch, bad_epochs=0)
+                    parts[0].config.thresholds = thresholds  # multi-label: chosen on dev
                     if acc.is_main_process:
                         parts[0].save_pretrained(run.best_dir(seed), tokenizer=tokenizer)
                 else:
@@ -346,24 +347,27 @@ class Trainer:
             "learning rate or check the inputs"
         )
 
-    def _score(self, model: Any, loader: Any) -> tuple[dict[str, float], float, int]:
-        """Metrics, mean loss and sample count of ``model`` on a prepared loader."""
+    def _score(self, model: Any, loader: Any, thresholds: Any = None) -> tuple:
+        """Metrics, thresholds (multi-label; chosen here when None), mean loss and sample count
+        of ``model`` on a prepared loader."""
         out = run_split(model, loader, self.accelerator)
-        metrics = classification_metrics(out.label_id, out.logits.argmax(axis=1))
-        return metrics, out.loss, len(out)
+        metrics, thresholds = score_outputs(self.config.task, out, thresholds)
+        return metrics, thresholds, out.loss, len(out)
 
     def _finish_seed(self, seed, model, tokenizer, state, seconds) -> dict[str, Any]:
         from safetensors.torch import load_file
 
         from .._io import atomic_write_json
+        from ..model.configuration import ModelConfig
         from .plots import plot_curves
 
         acc, run = self.accelerator, self.run
         acc.wait_for_everyone()
         best = load_file(str(run.best_dir(seed) / "model.safetensors"))
         acc.unwrap_model(model, keep_torch_compile=False).load_state_dict(best, strict=True)
-        test, test_loss, test_samples = self._score(
-            model, acc.prepare(self.loader("test", tokenizer))
+        thresholds = ModelConfig.load(run.best_dir(seed)).thresholds  # the best epoch's, on dev
+        test, _, test_loss, test_samples = self._score(
+            model, acc.prepare(self.loader("test", tokenizer)), thresholds
         )
         history = state["history"]
         metrics = {
@@ -382,16 +386,13 @@ class Trainer:
             "train_seconds": round(seconds, 2),
             "history": history,
         }
+        if thresholds is not None:
+            metrics["thresholds"] = dict(zip(self.label_names, thresholds, strict=True))
         if acc.is_main_process:
             atomic_write_json(run.metrics_path(seed), metrics)
             plot_curves(history, self.config.metric, run.seed_dir(seed) / CURVES_FILE)
-        log.info(
-            "seed %d: test %s %.4f, accuracy %.4f (best epoch %d)",
-            seed,
-            self.config.metric,
-            test[self.config.metric],
-            test["accuracy"],
-            state["best_epoch"],
-        )
+        shown = dict.fromkeys((self.config.metric, "accuracy"))
+        values = ", ".join(f"{name} {test[name]:.4f}" for name in shown if name in test)
+        log.info("seed %d: test %s (best epoch %d)", seed, values, state["best_epoch"])
         acc.free_memory()
         return metrics
