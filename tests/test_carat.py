@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from affect_models import CARAT_LOSSES, LABELS, affect_batch, carat_model, text_only
+from conftest import CLINC150, REPO, needs_clinc, run_cli
 from test_model_modeling import tiny_bert  # noqa: F401
+from test_training_helpers import single_thread, tiny_encoder  # noqa: F401
 
+from labelsync.data.synthetic_tasks import write_mixclinc
 from labelsync.model import AMessConfig, AMessModel
 from labelsync.model.carat import shuffle_columns
 from labelsync.model.carat_memory import CaratMemory, latent_classes, supervised_contrastive
+from labelsync.model.fusion import fusion_options
+from labelsync.model.method_options import CaratOptions
 from labelsync.model.tasks import multi_hot
+from labelsync.training import TrainConfig
+from labelsync.training.sweep import Sweep
 
 
 def _step(model, batch, seed: int = 3):
@@ -245,3 +255,67 @@ def test_a_sample_without_frames_gives_finite_outputs(tiny_bert):  # noqa: F811
     batch["video_mask"][2] = False  # no video for sample 2
     out = _step(model, batch)
     assert torch.isfinite(out.logits).all() and torch.isfinite(out.loss)
+
+
+@needs_clinc
+def test_cli_trains_evaluates_and_predicts_with_the_carat_preset(tmp_path, capsys):
+    """The issue's command on MixCLINC (text only: M = 1), shrunk by a config file."""
+    labels = ["book_flight", "weather", "alarm", "play_music"]
+    data = write_mixclinc(
+        CLINC150, tmp_path / "mixclinc", labels, {"train": 16, "dev": 8, "test": 8}
+    )
+    small = {"hidden": 16, "latent": 8, "heads": 2, "queue_size": 128}
+    options = {"encoder": tiny_encoder(), "max_text_len": 24, "batch_size": 8, "lr": 1e-3}
+    (tmp_path / "tiny.yaml").write_text(
+        yaml.safe_dump(options | {"progress": False, "model": {"fusion_options": small}})
+    )
+    run = tmp_path / "run"
+    code, out, err = run_cli(
+        capsys, "train", data, "--task", "multi_label", "--preset", "carat",
+        "--config", tmp_path / "tiny.yaml", "--epochs", 1, "--cpu", "--out", run,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "micro_f1" in out and "hamming_loss" in out
+    saved = json.loads((run / "seed-0" / "best" / "config.json").read_text())
+    assert saved["fusion"] == "carat" and saved["losses"]["carat_scl"] == 1.0
+    assert saved["fusion_options"] == small and len(saved["thresholds"]) == 4
+    loaded = AMessModel.from_pretrained(run / "seed-0" / "best")
+    assert int((loaded.fusion.memory.queue_class >= 0).sum()) == 128  # the queue came along
+    code, out, err = run_cli(capsys, "evaluate", run, "--json")
+    assert code == 0, err
+    assert {"micro_f1", "accuracy", "hamming_loss"} <= set(json.loads(out))
+    code, out, err = run_cli(capsys, "predict", run, "--text", "set an alarm", "--json")
+    assert code == 0, err
+    assert set(json.loads(out)["labels"]) <= set(labels)
+
+
+def test_the_preset_is_the_paper_and_its_ablation_sweep_resolves(tmp_path):
+    config = TrainConfig.resolve(None, preset="carat", dataset="mosei")
+    model = config.model
+    assert (model.task, model.fusion, model.use_ss, model.use_label_attention) == (
+        "multi_label",
+        "carat",
+        False,
+        False,
+    )
+    assert fusion_options(model) == CaratOptions()  # the preset restates the paper's defaults
+    assert model.fusion_options == dataclasses.asdict(CaratOptions())
+    assert model.losses == CARAT_LOSSES  # Table 4, ID 0
+    assert (config.learning_rate, config.batch_size, config.epochs) == (5e-5, 64, 20)
+    assert config.metric == "micro_f1"
+    sweep = Sweep.from_yaml(REPO / "examples" / "sweeps" / "carat_ablation.yaml", out=tmp_path)
+    runs = {r.config_name: r.config.model for r in sweep.runs() if r.seed == 0}
+    assert len(runs) == 13 and len(sweep.seeds) == 5
+    assert runs["carat"] == model
+    assert runs["wo-scl"].losses == CARAT_LOSSES | {"carat_scl": 0.0}
+    assert runs["wo-rec"].losses == CARAT_LOSSES | {"carat_rec": 0.0}
+    for name, switch in [
+        ("wo-en-de", {"encode_decode": False}),
+        ("wo-alpha-recon", {"first_level": False}),
+        ("wo-beta-recon", {"second_level": False}),
+        ("wo-sw-shuffle", {"sample_shuffle": False}),
+        ("wo-mw-shuffle", {"modality_shuffle": False}),
+    ]:
+        assert fusion_options(runs[name]) == dataclasses.replace(CaratOptions(), **switch), name
+        assert runs[name].losses == CARAT_LOSSES, name
+    assert fusion_options(runs["only-mrm"]).predict == "mrm"

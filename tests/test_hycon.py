@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import math
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
+import yaml
 from affect_models import HYCON_LOSSES, affect_batch, hycon_model, text_only
+from conftest import REPO, run_cli
 from test_model_modeling import tiny_bert  # noqa: F401
+from test_training_helpers import single_thread, tiny_encoder  # noqa: F401
 
+from labelsync.data.synthetic_tasks import write_mmsa
 from labelsync.model import AMessConfig, AMessModel
+from labelsync.model.fusion import fusion_options
 from labelsync.model.hycon_losses import HYCON_TERMS
 from labelsync.model.method_options import HyconOptions
+from labelsync.training import TrainConfig
+from labelsync.training.sweep import Sweep
 
 B, M, D = 5, 3, 4
 CLASSES = [0, 1, 0, 1, 1]
@@ -188,3 +198,64 @@ def test_config_errors_name_the_option(changes, message):
     options = dict(label_names=["sentiment"], task="regression", fusion="hycon", use_ss=False)
     with pytest.raises(ValueError, match=message):
         AMessConfig(**(options | changes))
+
+
+def test_cli_trains_evaluates_and_predicts_with_the_hycon_preset(tmp_path, capsys):
+    """The issue's command on a tiny MMSA pickle (CMU-MOSI layout), shrunk by a config file."""
+    folder = tmp_path / "MOSI"
+    write_mmsa(folder / "aligned_50.pkl", {"train": 16, "dev": 8, "test": 8}, text_dim=8)
+    options = {"encoder": tiny_encoder(), "max_text_len": 24, "batch_size": 8, "lr": 1e-3}
+    small = {"dim": 10, "heads": 2, "layers": 1}
+    (tmp_path / "tiny.yaml").write_text(
+        yaml.safe_dump(options | {"progress": False, "model": {"fusion_options": small}})
+    )
+    run = tmp_path / "run"
+    code, out, err = run_cli(
+        capsys, "train", "mosi", "--data-dir", folder, "--allow-pickle", "--task", "regression",
+        "--preset", "hycon", "--config", tmp_path / "tiny.yaml", "--epochs", 1, "--cpu",
+        "--out", run,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "mae" in out and "acc7" in out
+    saved = json.loads((run / "seed-0" / "best" / "config.json").read_text())
+    assert saved["fusion"] == "hycon" and saved["losses"] == HYCON_LOSSES
+    history = json.loads((run / "seed-0" / "metrics.json").read_text())["history"]
+    assert {"mae", *HYCON_LOSSES} <= set(history[0])  # every term was trained and logged
+    code, out, err = run_cli(capsys, "evaluate", run, "--json")
+    assert code == 0, err
+    assert {"mae", "corr", "acc2_has0", "acc7"} <= set(json.loads(out))
+    np.save(tmp_path / "v.npy", np.full((5, 20), 0.5, dtype=np.float32))
+    np.save(tmp_path / "a.npy", np.full((7, 5), 0.5, dtype=np.float32))
+    code, out, err = run_cli(
+        capsys, "predict", run, "--text", "so good", "--video", tmp_path / "v.npy",
+        "--audio", tmp_path / "a.npy",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "sentiment: " in out
+
+
+def test_the_preset_is_hycon_v2_and_its_ablation_sweep_resolves(tmp_path):
+    config = TrainConfig.resolve(None, preset="hycon", dataset="mosi")
+    model = config.model
+    assert (model.task, model.fusion, model.regression_loss) == ("regression", "hycon", "mae")
+    assert fusion_options(model) == HyconOptions()  # the preset restates the paper's defaults
+    assert model.fusion_options == dataclasses.asdict(HyconOptions())
+    assert model.losses == HYCON_LOSSES and config.learning_rate == 2e-5
+    sweep = Sweep.from_yaml(REPO / "examples" / "sweeps" / "hycon_ablation.yaml", out=tmp_path)
+    runs = {r.config_name: r.config.model for r in sweep.runs() if r.seed == 0}
+    assert len(runs) == 10 and runs["hycon-v2"] == model
+    v1 = HyconOptions(select_positives=False, select_negatives=False)
+    assert fusion_options(runs["hycon"]) == v1 and runs["hycon"].losses == HYCON_LOSSES
+    assert fusion_options(runs["wo-margin"]) == dataclasses.replace(v1, margin=1.0)
+    off = {
+        "wo-contrast": set(HYCON_LOSSES),
+        "wo-refinement": {"hycon_iamcl_refine", "hycon_iemcl_refine"},
+        "wo-iamcl": {"hycon_iamcl", "hycon_iamcl_refine"},
+        "wo-iemcl": {"hycon_iemcl", "hycon_iemcl_refine"},
+        "wo-scl": {"hycon_scl"},
+    }
+    for name, terms in off.items():
+        assert fusion_options(runs[name]) == v1, name
+        assert runs[name].losses == HYCON_LOSSES | dict.fromkeys(terms, 0.0), name
+    assert not fusion_options(runs["v2-wo-positive-selection"]).select_positives
+    assert fusion_options(runs["v2-wo-negative-selection"]).select_positives
