@@ -149,7 +149,9 @@ def resolve_descriptions(config: TrainConfig, dataset: Any) -> Any:
     from ..labels import PRESETS
 
     if config.task == "regression" or not config.model.needs_descriptions:
-        return Descriptions()  # one score, or a model that reads no descriptions (e.g. CARAT)
+        if config.descriptions or config.reviewed_descriptions:  # one score, or e.g. CARAT
+            log.info("%s: this model reads no label descriptions; they go unused", dataset.name)
+        return Descriptions()
     if config.descriptions:
         found = Descriptions.from_yaml(config.descriptions)
     elif config.reviewed_descriptions:
