@@ -118,7 +118,8 @@ class CaratFusion(nn.Module):
         self.modalities = ("text", *config.modalities)
         d, dz, labels = options.hidden, options.latent, config.num_labels
         n = len(self.modalities)
-        self.text = nn.Linear(hidden, d)
+        # H^t: E_f projected to d and layer-normalised, as a post-norm Transformer's output is
+        self.text = nn.Sequential(nn.Linear(hidden, d), nn.LayerNorm(d))
         self.extractors = nn.ModuleDict(
             {
                 m: SequenceEncoder(
