@@ -105,6 +105,8 @@ def test_the_registry_names_every_fusion_with_its_stage():
         "text-guided": "output",
         "concat": "output",
         "le-mer": "output",  # its own tests: tests/test_model_lemer.py
+        "carat": "output",  # tests/test_carat.py
+        "hycon": "output",  # tests/test_hycon.py
     }
 
 

@@ -6,7 +6,8 @@ mag.py (MAG-BERT gate), mult.py (MulT), text_guided.py (MVCN text-guided units),
 loss terms), blocks.py (what fusions share), label_attention.py (LE-MER label-token
 attention), losses.py (triplet description-contrastive loss, the loss-term registry),
 congruity.py (MVCN congruity constraint), contrastive.py (G2SAM's label-aware contrastive
-loss), modeling.py (IntentModel: the whole forward pass,
+loss), carat*.py (CARAT, seed 000) and hycon*.py (HyCon, seed 002):
+fusions with their own heads, modeling.py (IntentModel: the whole forward pass,
 save_pretrained/from_pretrained).
 ``AMessConfig``/``AMessModel`` are the earlier names of ``ModelConfig``/``IntentModel``. Names
 load lazily, so reading a config does not import torch.
@@ -33,6 +34,8 @@ _EXPORTS = {
     "congruity_loss": "labelsync.model.congruity",
     "LOSS_TERMS": "labelsync.model.losses",
     "register_loss": "labelsync.model.losses",
+    "CaratFusion": "labelsync.model.carat",
+    "HyconFusion": "labelsync.model.hycon",
     "AnchorEmbedding": "labelsync.model.ame",
     "AnchorSelection": "labelsync.model.ame",
     "select_anchors": "labelsync.model.ame",
@@ -55,11 +58,13 @@ __all__ = [
     "AMessOutput",
     "AnchorEmbedding",
     "AnchorSelection",
+    "CaratFusion",
     "ConcatFusion",
     "FUSIONS",
     "FusionContext",
     "FusionOutput",
     "FusionSpec",
+    "HyconFusion",
     "IntentModel",
     "LOSS_TERMS",
     "LabelGuidedAttention",
@@ -81,11 +86,13 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from .ame import AnchorEmbedding, AnchorSelection, select_anchors
     from .blocks import FusionOutput
+    from .carat import CaratFusion
     from .concat import ConcatFusion
     from .configuration import AMessConfig, ModelConfig
     from .congruity import congruity_loss
     from .contrastive import label_contrastive_loss
     from .fusion import FUSIONS, FusionContext, FusionSpec, register_fusion
+    from .hycon import HyconFusion
     from .label_attention import LabelGuidedAttention
     from .lemer import LabelGuidedFusion
     from .losses import (

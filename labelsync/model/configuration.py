@@ -34,6 +34,7 @@ __all__ = [
     "CONFIG_NAME",
     "DEFAULT_ENCODER",
     "TASKS",
+    "BUILTIN_LOSSES",
     "normalise_keys",
 ]
 
@@ -46,6 +47,8 @@ _ALIGN_METHODS = ("soft", "pool")
 _POOLINGS = ("mean", "cls")
 TASKS = ("single_label", "multi_label", "regression")  # labelsync.model.tasks
 _REGRESSION_LOSSES = ("mae", "mse")
+# terms IntentModel computes itself; ``losses`` may reweight them by name
+BUILTIN_LOSSES = ("ce", "bce", "mae", "mse", "triplet", "label_ce")
 
 
 @dataclass
@@ -77,6 +80,8 @@ class ModelConfig:
             eqs. 4-9, after the encoder; needs ``use_label_attention``) or ``"none"`` (the text
             encoder alone: the paper's "w/o A-ME" ablation). ``use_ame=False`` is accepted for
             ``fusion="none"``.
+        fusion_options: the chosen fusion's own settings (``FusionSpec.options``: ``carat``,
+            ``hycon``; see ``labelsync.model.method_options``); unset keys take the paper's value.
         k: anchors selected per modality (seed 003 III-D, k = 8).
         ame_num_heads / ame_ff_mult / align_method: A-ME attention heads (must divide the
             encoder width), anchor feed-forward width (eqs. 9-10), and how video/audio are
@@ -114,7 +119,10 @@ class ModelConfig:
         dropout: dropout of the fusion blocks, the T_f MLP and the classifier.
         losses: further loss terms by registered name (``labelsync.model.losses.LOSS_TERMS``)
             and weight (``labelsync.model.losses``): ``lemer_frames`` (LE-MER eq. 6, mu_4),
-            ``lemer_constraint`` (eq. 10, mu_2), ``lgcl`` (G2SAM eq. 7); none in A-MESS.
+            ``lemer_constraint`` (eq. 10, mu_2), ``lgcl`` (G2SAM eq. 7), ``scc`` (MVCN), the
+            CARAT and HyCon terms; none in A-MESS. A built-in term's name (``BUILTIN_LOSSES``:
+            the task loss, ``triplet``, ``label_ce``) sets its weight instead, e.g.
+            ``{"bce": 0.0}`` when a method trains no loss on its final output.
     """
 
     encoder_name_or_path: str = DEFAULT_ENCODER
@@ -129,6 +137,7 @@ class ModelConfig:
     max_video_len: int | None = None
     max_audio_len: int | None = None
     fusion: str = "a-me"
+    fusion_options: dict[str, Any] = field(default_factory=dict)
     k: int = 8
     ame_num_heads: int = 8
     ame_ff_mult: int = 4
@@ -243,6 +252,7 @@ class ModelConfig:
             raise ValueError(f"loss weights must be >= 0, got {weights}")
         if self.losses:
             self._check_losses()
+        self._check_fusion()
         if self.label_logit_scale <= 0:
             raise ValueError(f"label_logit_scale must be > 0, got {self.label_logit_scale}")
         choices = {
@@ -253,15 +263,29 @@ class ModelConfig:
             "pooling": _POOLINGS,
         }
         check_choices(self, choices, ValueError)
-        check = FUSIONS[self.fusion].check
-        if check is not None:
-            check(self)
+
+    def _check_fusion(self) -> None:
+        from .fusion import FUSIONS, fusion_options
+
+        spec = FUSIONS.get(self.fusion)
+        if spec is None:
+            return  # named in the choice check below
+        options = fusion_options(self)
+        if spec.check is not None:
+            spec.check(self, options)
+        if spec.tasks and self.task not in spec.tasks:
+            raise ValueError(f"fusion {self.fusion} is for task {' or '.join(spec.tasks)}")
+        if spec.head and (self.use_ss or self.use_label_attention):
+            raise ValueError(
+                f"fusion {self.fusion} predicts with its own heads: set use_ss and "
+                "use_label_attention to false"
+            )
 
     def _check_losses(self) -> None:
         from .losses import LOSS_TERMS  # imports torch: only for configs that name extra terms
 
         for name, weight in self.losses.items():
-            if name not in LOSS_TERMS:
+            if name not in LOSS_TERMS and name not in BUILTIN_LOSSES:
                 known = ", ".join(sorted(LOSS_TERMS)) or "none registered"
                 raise ValueError(f"unknown loss term {name!r} in losses (known: {known})")
             if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:

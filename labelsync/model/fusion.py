@@ -19,7 +19,17 @@ A fusion may return ``FusionOutput(hidden, aux)`` instead of ``hidden``: ``aux``
 ``ModelOutput.aux``, where its registered loss terms (``losses.LOSS_TERMS``) read it. A spec
 with ``uses_context=True`` is also given ``context=FusionContext(...)``: the model's
 label-description embeddings and the label-token similarity ``G_t`` (LE-MER reads both).
-``check(config)`` (optional) rejects a config the fusion cannot work with (a ``ValueError``).
+``check(config, options)`` (optional) rejects a config the fusion cannot work with (a
+``ValueError``).
+
+Two more optional spec fields serve methods that are whole models around the text encoder:
+
+- ``options``: a dataclass of the fusion's own settings, read from ``ModelConfig.fusion_options``
+  (``fusion_options(config)``; defaults are the paper's values, unknown keys are an error);
+- ``head=True``: the fusion predicts with its own heads (CARAT, HyCon): it puts the prediction in
+  ``aux["logits"]`` (``[B, num_labels]``), the model uses it as ``ModelOutput.logits`` and builds
+  no classifier, and the fusion also runs on a text-only model (stage ``"output"`` only).
+  ``tasks`` limits the ``ModelConfig.task`` values a fusion supports (empty: any).
 
 | name | stage | what (module) |
 |---|---|---|
@@ -30,9 +40,11 @@ label-description embeddings and the label-token similarity ``G_t`` (LE-MER read
 | ``text-guided`` | output | MVCN text-guided units (``text_guided.py``) |
 | ``concat`` | output | late fusion of pooled features (``concat.py``) |
 | ``le-mer`` | output | LE-MER label-frame and label-guided attention (``lemer.py``) |
+| ``carat`` | output, own head | CARAT, multi-label (seed 000; ``carat.py``) |
+| ``hycon`` | output, own head | HyCon unimodal networks + additive fusion (seed 002) |
 
-Without video/audio (a text-only dataset, ``--text-only``) nothing is built for any fusion and
-the text encoder runs alone; the trainer says so in one log line.
+Without video/audio (a text-only dataset, ``--text-only``) nothing is built for any fusion but
+a head fusion, and the text encoder runs alone; the trainer says so in one log line.
 A new fusion is a module plus ``register_fusion(FusionSpec(...))``; the trainer needs no change.
 """
 
@@ -45,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 from torch import Tensor, nn
 
 from .blocks import FusionOutput
+from .method_options import CaratOptions, HyconOptions, parse_options
 
 if TYPE_CHECKING:  # pragma: no cover
     from .configuration import ModelConfig
@@ -58,6 +71,7 @@ __all__ = [
     "register_fusion",
     "build_fusion",
     "fusion_target",
+    "fusion_options",
 ]
 
 STAGES = ("embeddings", "layer", "output")
@@ -73,11 +87,16 @@ class FusionSpec:
     source: str = ""
     layer_of: Callable[[ModelConfig], int] | None = None  # stage "layer": 0 embeddings, i layer i
     uses_context: bool = False  # forward also takes ``context=FusionContext``
-    check: Callable[[ModelConfig], None] | None = None  # raises ValueError on a config it rejects
+    options: type | None = None  # dataclass of ModelConfig.fusion_options
+    head: bool = False  # predicts itself: aux["logits"], no classifier, runs on text alone
+    tasks: tuple[str, ...] = ()  # the ModelConfig.task values it supports (empty: any)
+    check: Callable[[ModelConfig, Any], None] | None = None  # (config, options): ValueError
 
     def __post_init__(self) -> None:
         if self.build is not None and self.stage not in STAGES:
             raise ValueError(f"fusion stage must be one of {STAGES}, got {self.stage!r}")
+        if self.head and self.stage != "output":
+            raise ValueError(f"a fusion with its own head runs on the output, not {self.stage!r}")
 
 
 @dataclass
@@ -169,12 +188,32 @@ def _build_lemer(config: ModelConfig, hidden: int) -> nn.Module:
     )
 
 
-def _check_lemer(config: ModelConfig) -> None:
+def _check_lemer(config: ModelConfig, _options: Any) -> None:
     if not config.use_label_attention:
         raise ValueError(
             "fusion 'le-mer' needs use_label_attention: its label-guided attention "
             "A_l = G_t G_s^T (seed 001, eq. 9) reads the label-token similarity G_t (eq. 1)"
         )
+
+
+def _build_carat(config: ModelConfig, hidden: int) -> nn.Module:
+    from .carat import CaratFusion
+
+    return CaratFusion(hidden, config, fusion_options(config))
+
+
+def _check_carat(config: ModelConfig, options: CaratOptions) -> None:
+    if options.encode_decode and "carat_scl" not in config.losses:
+        raise ValueError(
+            "fusion carat with encode_decode needs the carat_scl loss term (it moves the "
+            "prototypes; weight 0 switches contrastive learning off)"
+        )
+
+
+def _build_hycon(config: ModelConfig, hidden: int) -> nn.Module:
+    from .hycon import HyconFusion
+
+    return HyconFusion(hidden, config, fusion_options(config))
 
 
 FUSIONS: dict[str, FusionSpec] = {
@@ -200,6 +239,25 @@ FUSIONS: dict[str, FusionSpec] = {
         uses_context=True,
         check=_check_lemer,
     ),
+    "carat": FusionSpec(
+        "carat",
+        "output",
+        _build_carat,
+        "CARAT (seed 000), eqs. 1-16",
+        options=CaratOptions,
+        head=True,
+        tasks=("multi_label",),
+        check=_check_carat,
+    ),
+    "hycon": FusionSpec(
+        "hycon",
+        "output",
+        _build_hycon,
+        "HyCon (seed 002): unimodal networks, additive fusion",
+        options=HyconOptions,
+        head=True,
+        tasks=("regression", "single_label"),
+    ),
 }
 
 
@@ -211,9 +269,20 @@ def register_fusion(spec: FusionSpec) -> None:
 def build_fusion(config: ModelConfig, hidden: int) -> tuple[FusionSpec, Any]:
     """The spec and module of ``config.fusion`` (module None: nothing to build)."""
     spec = FUSIONS[config.fusion]
-    if spec.build is None or not config.modalities:
+    if spec.build is None or not (config.modalities or spec.head):
         return spec, None
     return spec, spec.build(config, hidden)
+
+
+def fusion_options(config: ModelConfig) -> Any:
+    """``config.fusion_options`` checked against the fusion's options dataclass (None: it has
+    none); a ``ValueError`` names an unknown or mistyped option."""
+    spec = FUSIONS[config.fusion]
+    if spec.options is None:
+        if config.fusion_options:
+            raise ValueError(f"fusion {spec.name!r} takes no fusion_options")
+        return None
+    return parse_options(spec.options, config.fusion_options, spec.name)
 
 
 def fusion_target(encoder: nn.Module, index: int) -> nn.Module:

@@ -35,8 +35,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .carat_losses import CARAT_TERMS
 from .congruity import congruity_term
 from .contrastive import lgcl_term
+from .hycon_losses import HYCON_TERMS
 from .lemer import constraint_term, frames_term
 
 __all__ = [
@@ -227,3 +229,5 @@ register_loss("scc", congruity_term)  # MVCN Sentiment-based Congruity Constrain
 register_loss("lemer_frames", frames_term)  # LE-MER L_g^s, seed 001 eq. 6 (mu_4 of eq. 12)
 register_loss("lemer_constraint", constraint_term)  # LE-MER L_c, seed 001 eq. 10 (mu_2)
 register_loss("lgcl", lgcl_term)  # G2SAM label-aware contrastive loss, seed 001 eq. 7 (gamma)
+for _name, _fn in {**CARAT_TERMS, **HYCON_TERMS}.items():  # seed 000 CARAT, seed 002 HyCon
+    register_loss(_name, _fn)

@@ -21,7 +21,8 @@ Top to bottom:
    (``fusion="le-mer"`` reads its ``G_t``).
 6. Classifier (eq. 16): ``[pool(E_f), T_f (, label summary)] -> LayerNorm -> Dropout -> Linear``:
    class logits, one logit per label (``task: multi_label``, sigmoid) or one score
-   (``regression``); ``tasks.py`` holds the task losses.
+   (``regression``); ``tasks.py`` holds the task losses. A fusion with its own heads
+   (``FusionSpec.head``: CARAT, HyCon) predicts instead, and the model builds no classifier.
    Loss (eq. 17) = lambda_ce * CE (BCE / MAE) + lambda_ss * triplet (+ lambda_lga * label CE,
    LE-MER eq. 3) + the registered terms of ``config.losses`` (``losses.LOSS_TERMS``).
 """
@@ -134,8 +135,12 @@ class IntentModel(DescriptionBank, nn.Module):
             self.register_descriptions()
         width = hidden + (config.desc_dim if config.use_ss else 0)
         width += hidden if self.uses_label_summary else 0
-        self.classifier = nn.Sequential(  # phi of eq. 16: normalisation + linear
-            nn.LayerNorm(width), nn.Dropout(config.dropout), nn.Linear(width, config.num_labels)
+        self.classifier = (  # phi of eq. 16: normalisation + linear; a head fusion predicts itself
+            None
+            if self.fusion_spec.head
+            else nn.Sequential(
+                nn.LayerNorm(width), nn.Dropout(config.dropout), nn.Linear(width, config.num_labels)
+            )
         )
 
     @property
@@ -161,7 +166,7 @@ class IntentModel(DescriptionBank, nn.Module):
 
         present = [m for m in self.config.modalities if batch.get(m) is not None]
         label_out, aux = None, {}
-        if self.fusion is not None and present:
+        if self.fusion is not None and (present or self.fusion_spec.head):
             hidden, label_out = self._encode_fused(encoder_inputs, batch, present, aux)
         else:
             hidden = self.encoder(**encoder_inputs)[0]  # text only / fusion "none"
@@ -178,7 +183,7 @@ class IntentModel(DescriptionBank, nn.Module):
             if self.uses_label_summary:
                 parts.append(label_out.summary)
         features = torch.cat(parts, dim=-1)
-        logits = self.classifier(features)
+        logits = aux["logits"] if self.classifier is None else self.classifier(features)
         out = ModelOutput(
             logits=logits,
             semantic_token=semantic_token,
@@ -210,7 +215,8 @@ class IntentModel(DescriptionBank, nn.Module):
         expected = self.config.modalities
         if set(present) != set(expected):
             raise ValueError(
-                f"this model fuses {'+'.join(expected)}; the batch has {'+'.join(present)}"
+                f"this model fuses {'+'.join(expected)}; the batch has "
+                f"{'+'.join(present) or 'text only'}"
             )
         features, masks = {}, {}
         for name in expected:
@@ -222,7 +228,7 @@ class IntentModel(DescriptionBank, nn.Module):
                 or x.shape[0] != encoder_inputs["input_ids"].shape[0]
             ):
                 raise ValueError(f"{name} must be [batch, length, {dim}], got {tuple(x.shape)}")
-            features[name] = x.to(self.classifier[-1].weight.dtype)
+            features[name] = x.to(self.encoder.dtype)
             given = batch.get(f"{name}_mask")
             masks[name] = (
                 torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
@@ -295,8 +301,9 @@ class IntentModel(DescriptionBank, nn.Module):
         if out.label_logits is not None:
             label_loss = label_attention_loss(self.config, out.label_logits, context)
             terms["label_ce"] = (self.config.lambda_lga, label_loss)
-        for name, weight in self.config.losses.items():  # registered terms, by name
-            terms[name] = (float(weight), LOSS_TERMS[name](self, out, context).float())
+        for name, weight in self.config.losses.items():  # registered terms; built-ins reweighted
+            term = terms[name][1] if name in terms else LOSS_TERMS[name](self, out, context)
+            terms[name] = (float(weight), term.float())
         return terms
 
     def _add_loss(self, out: ModelOutput, batch: Mapping[str, Any]) -> None:

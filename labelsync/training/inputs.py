@@ -159,7 +159,9 @@ def resolve_descriptions(config: TrainConfig, dataset: Any) -> Any:
     from ..descriptions import Descriptions
     from ..labels import PRESETS
 
-    if config.task == "regression":  # one score, no classes to describe
+    if config.task == "regression" or not config.model.needs_descriptions:
+        if config.descriptions or config.reviewed_descriptions:  # one score, or e.g. CARAT
+            log.info("%s: this model reads no label descriptions; they go unused", dataset.name)
         return Descriptions()
     if config.descriptions:
         found = Descriptions.from_yaml(config.descriptions)
@@ -192,10 +194,10 @@ def resolve_descriptions(config: TrainConfig, dataset: Any) -> Any:
 
 def description_matrix(config: TrainConfig, descriptions: Any, label_names: list[str]) -> Any:
     """``([K, n, D] embeddings, [K, n] mask)`` of the descriptions, rows in label order;
-    ``(None, None)`` for regression (no classes to describe)."""
+    ``(None, None)`` for regression and for models that read no descriptions."""
     from ..store.label_store import LabelStore
 
-    if config.task == "regression":
+    if config.task == "regression" or not config.model.needs_descriptions:
         return None, None
     store = LabelStore.build(
         descriptions, embedder=config.embedder, template=config.description_template
