@@ -38,6 +38,13 @@ def _calibrate(store, path: Path) -> str:
     return f"OOS threshold {result.threshold:.4f} (TPR {result.tpr:.3f}{extra})"
 
 
+def _threshold_line(store) -> str:
+    info = store.threshold_info
+    if info is None:
+        return "OOS: no threshold (a store needs 2 labels for its default; or use --calibrate)"
+    return info.describe()
+
+
 def _load_descriptions(spec: str):
     from ..descriptions import Descriptions
 
@@ -99,6 +106,7 @@ def index_command(
     seconds = time.perf_counter() - started
     extra = f"; {'; '.join(notes)}" if notes else ""
     _say(f"built {_summary(store, out)} in {seconds:.1f} s{extra}")
+    _say(_threshold_line(store))
 
 
 CLASSIFY_EPILOG = """Examples:
@@ -133,9 +141,11 @@ def classify_command(
         raise LabelsyncError("no text to classify: give texts as arguments or --file")
     store = LabelStore.load(store_dir, device=device)
     predictions = store.classify(texts, top_k=top_k)
+    method = store.threshold_info.method if store.threshold_info else None
     if as_json:
         for prediction in predictions:
-            typer.echo(json.dumps(prediction.to_dict(), ensure_ascii=False))
+            record = {**prediction.to_dict(), "threshold_method": method}
+            typer.echo(json.dumps(record, ensure_ascii=False))
         return
     from rich.table import Table
     from rich.text import Text
@@ -148,8 +158,7 @@ def classify_command(
         others = ", ".join(f"{name} {score:.2f}" for name, score in p.top_k[1:])
         table.add_row(Text(p.text), Text(p.label), f"{p.score:.3f}", oos, Text(others))
     stdout_console().print(table)
-    if store.threshold is None:
-        _say("OOS: not calibrated (index --calibrate FILE sets a threshold)")
+    _say(_threshold_line(store))
 
 
 @store_app.command(
@@ -216,11 +225,11 @@ def store_info(
         return
     console = stdout_console()
     _say(_summary(store, store_dir))
-    threshold = "not calibrated" if store.threshold is None else f"{store.threshold:.4f}"
     _say(
         f"scoring: {store.aggregate} over descriptions, name weight {store.name_weight}, "
-        f"example weight {store.example_weight}, template {store.template!r}; OOS {threshold}"
+        f"example weight {store.example_weight}, template {store.template!r}"
     )
+    _say(_threshold_line(store))
     table = Table(show_edge=False)
     for column in ("label", "descriptions", "examples", "source"):
         table.add_column(column)

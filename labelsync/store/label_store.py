@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,41 +15,23 @@ import numpy as np
 from ..descriptions import LabelDescriptions
 from ..errors import LabelsyncError
 from ..prediction import Prediction
-from . import examples, scoring
+from . import examples, persist, scoring
 from . import index as faiss_index
-from .calibrate import Calibration, threshold_at_tpr
 from .embedder import DEFAULT_EMBEDDER, Embedder, canonical_name
-from .files import StoreFiles, read_store, write_store
-from .scoring import KINDS
-from .vectors import LabelVectors, check_template
+from .scoring import (
+    AUTO_NAME_WEIGHTS,
+    DEFAULT_AGGREGATE,
+    DEFAULT_EXAMPLE_WEIGHT,
+    DEFAULT_NAME_WEIGHT,
+    DEFAULT_TEMPLATE,
+)
+from .threshold import Threshold, ThresholdMixin
+from .vectors import Hit, LabelVectors, check_template
 
 logger = logging.getLogger(__name__)
 
 
-# Scoring defaults, chosen on CLINC150 val with all-MiniLM-L6-v2 (benchmarks/zero_shot_clinc.py
-# --sweep; table in the README). Each description is embedded as "name: description"; a label
-# scores w * cos(name) + (1 - w) * max cos(descriptions). The weight follows provenance
-# ("auto"): w = 0.3 for reviewed or user-written descriptions (best or near-best with good
-# ones) and w = 0.7 for unreviewed LLM output (with a tiny offline model the only mix that never
-# fell below names alone). With examples: 0.5 * that + 0.5 * (max cos over the examples).
-DEFAULT_TEMPLATE = "{name}: {description}"
-DEFAULT_NAME_WEIGHT = "auto"
-AUTO_NAME_WEIGHTS = {"reviewed": 0.3, "user": 0.3, "llm": 0.7}
-DEFAULT_AGGREGATE = "max"
-DEFAULT_EXAMPLE_WEIGHT = 0.5
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One search result: the label, which of its vectors matched, that text, and the cosine."""
-
-    label: str
-    kind: str
-    text: str
-    score: float
-
-
-class LabelStore:
+class LabelStore(ThresholdMixin):
     """Label semantics in a FAISS index: zero-shot and few-shot intent, out-of-scope scores.
 
     ``LabelStore.build(Descriptions.reviewed("clinc150"))``, then ``.classify(texts)``;
@@ -88,8 +69,6 @@ class LabelStore:
         if self._embedder is not None:
             self.embedder  # noqa: B018 - checks the embedder's dimension against ``dim``
         self._searcher: tuple[int, Any] | None = None  # (vectors version, search index)
-        self.threshold: float | None = None
-        self.calibration: dict | None = None
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -158,6 +137,11 @@ class LabelStore:
     def num_vectors(self) -> int:
         return self._vectors.num_vectors
 
+    @property
+    def vectors(self) -> LabelVectors:
+        """The labels and their FAISS vectors (read it; change them through the store)."""
+        return self._vectors
+
     # -- changes ------------------------------------------------------------------------------
     def add(self, descriptions: Any, *, replace: bool = False) -> list[str]:
         """Add labels with their name, description and example vectors; returns the names added.
@@ -214,18 +198,7 @@ class LabelStore:
         """The ``k`` nearest stored vectors (names, descriptions, examples) of each text."""
         searcher = self._search_index()
         scores, ids = faiss_index.search(searcher, self.embedder.encode(self._texts(texts)), k)
-        owners, kinds, slots = (part.tolist() for part in scoring.decode(ids))
-        hits = []
-        for row, score_row in enumerate(scores.tolist()):
-            found = []
-            for col, score in enumerate(score_row):
-                if ids[row, col] < 0:  # fewer than k vectors
-                    continue
-                entry, kind = self._vectors.owner(owners[row][col]), kinds[row][col]
-                texts_of_kind = ([entry.label], entry.descriptions, entry.examples)[kind]
-                found.append(Hit(entry.label, KINDS[kind], texts_of_kind[slots[row][col]], score))
-            hits.append(found)
-        return hits
+        return self._vectors.hits(scores, ids)
 
     def score_vectors(
         self,
@@ -242,20 +215,8 @@ class LabelStore:
         scoring.check(w, aggregate, e)
         if w == "auto":
             w = self.label_name_weights()
-        searcher = self._search_index()
-        layout = self._vectors.layout()
-        sorted_ids = layout["ids"]
-        total = len(sorted_ids)
-        k = total if self.index_type == "flat" else min(total, self.hnsw_candidates)
-        if searcher is not self._vectors.index:
-            k = min(k, faiss_index.GPU_MAX_K)
-        out = np.empty((len(queries), len(self)), dtype=np.float32)
-        step = max(1, (1 << 24) // total)  # bounds the dense [step, total] block
-        for start in range(0, len(queries), step):
-            scores, ids = faiss_index.search(searcher, queries[start : start + step], k)
-            sims = scoring.dense(scores, ids, sorted_ids)
-            out[start : start + step] = scoring.combine(sims, layout, aggregate, w, e)
-        return out
+        k = self.num_vectors if self.index_type == "flat" else self.hnsw_candidates
+        return self._vectors.scores(self._search_index(), queries, k, aggregate, w, e)
 
     def label_name_weights(self) -> np.ndarray:
         """Per-label name weight of the ``"auto"`` setting, from each label's provenance:
@@ -278,48 +239,16 @@ class LabelStore:
         name_weight: float | str | None = None,
         example_weight: float | None = None,
     ) -> list[Prediction]:
-        """Best label, its score, the top ``k`` labels and the out-of-scope flag per text."""
+        """Best label, its score, the top ``k`` labels and the out-of-scope flag per text (the
+        best score against :attr:`threshold`)."""
         texts = self._texts(texts)
-        matrix = self.scores(
-            texts, aggregate=aggregate, name_weight=name_weight, example_weight=example_weight
+        queries = self.embedder.encode(texts)
+        matrix = self.score_vectors(
+            queries, aggregate=aggregate, name_weight=name_weight, example_weight=example_weight
         )
-        k = max(1, min(top_k, matrix.shape[1]))
-        order = np.argsort(-matrix, axis=1, kind="stable")[:, :k]
-        best = np.take_along_axis(matrix, order, axis=1)
-        names = self.labels
-        predictions = []
-        for text, top, best_scores in zip(texts, order.tolist(), best.tolist(), strict=True):
-            ranked = [(names[i], float(s)) for i, s in zip(top, best_scores, strict=True)]
-            decision = {}
-            if self.threshold is not None:
-                decision = {
-                    "in_scope": bool(best_scores[0] >= self.threshold),
-                    "oos_score": ranked[0][1],
-                    "threshold": float(self.threshold),
-                }
-            predictions.append(Prediction(text, ranked[0][0], ranked[0][1], ranked, **decision))
-        return predictions
-
-    def calibrate(
-        self,
-        in_scope_texts: Sequence[str],
-        oos_texts: Sequence[str] | None = None,
-        target_tpr: float = 0.95,
-    ) -> Calibration:
-        """Set the OOS threshold so ``target_tpr`` of in-scope texts stay in scope."""
-        in_scores = self.scores(in_scope_texts).max(axis=1)
-        oos_scores = self.scores(oos_texts).max(axis=1) if oos_texts else None
-        result = threshold_at_tpr(in_scores, oos_scores, target_tpr)
-        self.threshold = result.threshold
-        self.calibration = result.to_dict()
-        return result
-
-    def calibrate_from(self, path: str | Path, target_tpr: float = 0.95) -> Calibration:
-        """``calibrate`` on a CSV/TSV with ``text,label``; ``oos``/``UNK`` rows are out of scope."""
-        inside, outside = examples.split_scope(examples.read_pairs(path))
-        if not inside:
-            raise LabelsyncError(f"{path}: no in-scope rows to calibrate on")
-        return self.calibrate(inside, outside or None, target_tpr)
+        return scoring.predictions(
+            texts, self.labels, matrix, matrix.max(axis=1), self.threshold, top_k
+        )
 
     def description_matrix(
         self, labels: Iterable[str] | None = None, *, include_name: bool = False
@@ -331,31 +260,20 @@ class LabelStore:
         """
         import torch
 
-        matrix, mask = self._vectors.rows(self.labels if labels is None else list(labels),
-                                          include_name=include_name)  # fmt: skip
+        matrix, mask = self._vectors.rows(
+            self.labels if labels is None else list(labels), include_name=include_name
+        )
         return torch.from_numpy(matrix), torch.from_numpy(mask)
+
+    def restore(self, vectors: LabelVectors, threshold: Threshold | None) -> None:
+        """Replace the vectors and the threshold at once (loading uses this)."""
+        self._vectors, self._searcher = vectors, None
+        self._set_threshold(threshold, vectors.version)
 
     # -- files --------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the store directory atomically (see :mod:`labelsync.store.files`)."""
-        if self._vectors.index is None:
-            raise LabelsyncError("cannot save an empty label store (no labels were added)")
-        meta = {
-            "embedder": self.embedder_name,
-            "dimension": self.dim,
-            "index": self.index_type,
-            "hnsw": vars(self.hnsw) if self.index_type == "hnsw" else None,
-            "template": self.template,
-            "name_weight": self.name_weight,
-            "aggregate": self.aggregate,
-            "example_weight": self.example_weight,
-            "threshold": self.threshold,
-            "calibration": self.calibration,
-            "num_labels": len(self),
-            "num_vectors": self.num_vectors,
-        }
-        files = StoreFiles(self._vectors.index, self._vectors.to_records(), meta)
-        return write_store(Path(path), files)
+        return persist.save(self, Path(path))
 
     @classmethod
     def load(
@@ -371,30 +289,4 @@ class LabelStore:
         ``device``: ``"cpu"``, ``"cuda"`` (faiss-gpu required) or ``None`` (GPU when usable).
         """
         faiss_index.check_device(device)
-        path = Path(path)
-        files = read_store(path, verify=verify)
-        meta, stored = files.meta, files.meta.get("embedder")
-        if embedder is not None:
-            asked = canonical_name(getattr(embedder, "name", embedder))
-            if asked != stored:
-                raise LabelsyncError(
-                    f"{path}: store was built with embedder {stored!r}, not {asked!r}; vectors "
-                    "of different models cannot be compared (rebuild the store with that embedder)"
-                )
-        hnsw = meta.get("hnsw") or {}
-        store = cls(
-            embedder if embedder is not None else stored,
-            index=faiss_index.index_kind(files.index),
-            template=meta["template"],
-            name_weight=meta["name_weight"],
-            aggregate=meta["aggregate"],
-            example_weight=meta["example_weight"],
-            hnsw=faiss_index.HNSWParams(**hnsw) if hnsw else None,
-            dim=files.index.d,
-            device=device,
-        )
-        store._vectors = LabelVectors.from_records(
-            files.index, files.labels, store.index_type, store.hnsw, str(path / "labels.json")
-        )
-        store.threshold, store.calibration = meta.get("threshold"), meta.get("calibration")
-        return store
+        return persist.load(cls, Path(path), embedder, verify, device)
