@@ -10,7 +10,14 @@ from conftest import run_cli
 
 from labelsync import Descriptions
 from labelsync.store import Embedder, LabelStore
-from labelsync.store.threshold import DEFAULT_SPREAD, Threshold, default_threshold
+from labelsync.store.threshold import (
+    DEFAULT_SPREAD,
+    EXAMPLES_SPREAD,
+    FITTED_SPREAD,
+    Threshold,
+    default_threshold,
+    spread_for,
+)
 
 WEATHER = "What's the weather in paris tomorrow"
 # our own MIntRec-style utterances, one per intent, that the default keeps in scope (others,
@@ -43,6 +50,9 @@ def test_default_rule_is_mean_plus_spread_sd_of_wrong_label_scores():
     meta = result.to_meta()
     assert Threshold.from_meta(meta) == result and Threshold.from_meta({"threshold": None}) is None
     assert Threshold.from_meta({"threshold": 0.3}).method == "calibrated"  # stores before this
+    assert spread_for(False, 0.0) == DEFAULT_SPREAD and spread_for(False, 1.0) == EXAMPLES_SPREAD
+    assert spread_for(False, 0.5) == pytest.approx((DEFAULT_SPREAD + EXAMPLES_SPREAD) / 2)
+    assert spread_for(True, 1.0) == FITTED_SPREAD
 
 
 def test_uncalibrated_mintrec_store_flags_the_weather_question(mintrec, tmp_path):
@@ -71,6 +81,9 @@ def test_default_follows_the_labels_and_a_calibration_replaces_it(embedder_modul
     default = store.threshold_info
     store.remove("Joke")
     assert store.threshold_info.method == "default" and store.threshold_info != default
+    store.add_examples({"Greet": ["hi there", "good morning all"]})  # 1 of 5 labels
+    spread = store.threshold_info.details["spread"]
+    assert spread == pytest.approx(DEFAULT_SPREAD + (EXAMPLES_SPREAD - DEFAULT_SPREAD) / 5)
     result = store.calibrate([*IN_SCOPE, "thanks a lot for the ride"], [WEATHER])
     assert store.threshold_info.method == "calibrated" and store.threshold == result.threshold
     assert store.calibration["n_oos"] == 1 and "calibrated on 4 in-scope" in (

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import LabelsyncError
 from ..labels import normalize_label
 
-__all__ = ["OOS_LABELS", "is_oos_label", "read_pairs", "sample_shots", "split_scope"]
+__all__ = ["OOS_LABELS", "held_out", "is_oos_label", "read_pairs", "sample_shots", "split_scope"]
 
 log = logging.getLogger(__name__)
 
@@ -96,3 +96,17 @@ def split_scope(rows: Iterable[tuple[str, str]]) -> tuple[list[str], list[str]]:
     for text, label in rows:
         (outside if is_oos_label(label) else inside).append(text)
     return inside, outside
+
+
+def held_out(
+    rows: Sequence[tuple[str, str]],
+    chosen: dict[str, list[str]],
+    limit: int = 1000,
+    seed: int = 0,
+) -> list[tuple[str, str]]:
+    """Up to ``limit`` rows (a fixed-seed sample, file order kept) whose text is not among the
+    ``chosen`` examples: what is left of a training file to score a fit on."""
+    used = {text for texts in chosen.values() for text in texts}
+    rest = [row for row in rows if row[0] not in used]
+    keep = np.random.default_rng(seed).permutation(len(rest))[:limit]
+    return [rest[i] for i in sorted(keep)]

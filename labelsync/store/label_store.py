@@ -18,6 +18,8 @@ from ..prediction import Prediction
 from . import examples, persist, scoring
 from . import index as faiss_index
 from .embedder import DEFAULT_EMBEDDER, Embedder, canonical_name
+from .fit import FitConfig, fit_store
+from .head import LogisticHead
 from .scoring import (
     AUTO_NAME_WEIGHTS,
     DEFAULT_AGGREGATE,
@@ -35,7 +37,8 @@ class LabelStore(ThresholdMixin):
     """Label semantics in a FAISS index: zero-shot and few-shot intent, out-of-scope scores.
 
     ``LabelStore.build(Descriptions.reviewed("clinc150"))``, then ``.classify(texts)``;
-    ``.save(dir)`` / ``LabelStore.load(dir)`` keep it as ``index.faiss`` + JSON files.
+    ``.fit(examples)`` fits its embedder on a few examples; ``.save(dir)`` /
+    ``LabelStore.load(dir)`` keep it as ``index.faiss`` + JSON (+ safetensors when fitted).
     """
 
     def __init__(
@@ -69,6 +72,9 @@ class LabelStore(ThresholdMixin):
         if self._embedder is not None:
             self.embedder  # noqa: B018 - checks the embedder's dimension against ``dim``
         self._searcher: tuple[int, Any] | None = None  # (vectors version, search index)
+        self.head: LogisticHead | None = None  # fitted stores may rank labels with a head
+        self.fit_info: dict | None = None  # settings and scores of the fit that made the body
+        self._body: tuple[Path, str] | None = None  # fitted body file and sha256, loaded lazily
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -84,9 +90,12 @@ class LabelStore(ThresholdMixin):
 
     @property
     def embedder(self) -> Embedder:
-        """The SentenceBERT model, loaded on first use (``info`` never loads it)."""
+        """The SentenceBERT model (fitted body included), loaded on first use (``info`` never
+        loads it)."""
         if self._embedder is None:
             self._embedder = Embedder(self.embedder_name, device=self.device)
+            if self._body is not None:
+                self._embedder = persist.fitted_embedder(self._embedder, *self._body)
         if self.dim is not None and self._embedder.dim != self.dim:
             raise LabelsyncError(
                 f"mismatched dimensions: embedder {self.embedder_name!r} gives "
@@ -142,6 +151,11 @@ class LabelStore(ThresholdMixin):
         """The labels and their FAISS vectors (read it; change them through the store)."""
         return self._vectors
 
+    @property
+    def fitted(self) -> bool:
+        """Whether the embedder's body was fitted on examples (``fit``)."""
+        return self.fit_info is not None
+
     # -- changes ------------------------------------------------------------------------------
     def add(self, descriptions: Any, *, replace: bool = False) -> list[str]:
         """Add labels with their name, description and example vectors; returns the names added.
@@ -153,11 +167,20 @@ class LabelStore(ThresholdMixin):
         texts = [t for entry in new for t in self._vectors.texts_of(entry, self.template)]
         self._vectors.add(new, self.embedder.encode(texts))  # nothing changes if encoding fails
         logger.info("added %d labels (%d vectors)", len(new), len(texts))
+        if self.fitted:
+            logger.info("embedded with the fitted body: refitting would place them better")
+        self._labels_changed()
         return [entry.label for entry in new]
 
     def remove(self, label: str) -> None:
         """Remove a label and all its vectors; other labels keep their vectors and ids."""
         self._vectors.remove(label)
+        self._labels_changed()
+
+    def _labels_changed(self) -> None:
+        if self.head is not None and not self.head.matches(self.labels):
+            logger.warning("the logistic head no longer matches the labels: dropped (refit)")
+            self.head = None
 
     def add_examples(
         self, label: str | Mapping[str, Iterable[str]], texts: Iterable[str] | None = None
@@ -239,15 +262,19 @@ class LabelStore(ThresholdMixin):
         name_weight: float | str | None = None,
         example_weight: float | None = None,
     ) -> list[Prediction]:
-        """Best label, its score, the top ``k`` labels and the out-of-scope flag per text (the
-        best score against :attr:`threshold`)."""
+        """Best label, its score, the top ``k`` labels and the out-of-scope flag per text.
+
+        Labels are ranked by the nearest-label score, or by the logistic head's probability
+        when the store has one; the out-of-scope decision is always made on the best
+        nearest-label score against :attr:`threshold`."""
         texts = self._texts(texts)
         queries = self.embedder.encode(texts)
         matrix = self.score_vectors(
             queries, aggregate=aggregate, name_weight=name_weight, example_weight=example_weight
         )
+        ranking = matrix if self.head is None else self.head.probabilities(queries)
         return scoring.predictions(
-            texts, self.labels, matrix, matrix.max(axis=1), self.threshold, top_k
+            texts, self.labels, ranking, matrix.max(axis=1), self.threshold, top_k
         )
 
     def description_matrix(
@@ -265,10 +292,74 @@ class LabelStore(ThresholdMixin):
         )
         return torch.from_numpy(matrix), torch.from_numpy(mask)
 
-    def restore(self, vectors: LabelVectors, threshold: Threshold | None) -> None:
-        """Replace the vectors and the threshold at once (loading uses this)."""
+    # -- fitting ------------------------------------------------------------------------------
+    def fit(
+        self,
+        examples: Mapping[str, Iterable[str]] | str | Path | None = None,
+        *,
+        shots: int | None = None,
+        dev: Sequence[tuple[str, str]] | str | Path | None = None,
+        calibrate: str | Path | None = None,
+        progress: bool = True,
+        callbacks: Sequence[Any] = (),
+        **settings: Any,
+    ) -> dict:
+        """Fit the embedder's body on a few examples per label, SetFit-style (label names and
+        descriptions as anchors), then re-embed the store with it; returns :attr:`fit_info`.
+
+        ``examples``: ``{label: texts}``, a CSV/TSV with ``text,label`` (``shots`` per label,
+        seeded; default all) or None (the store's own). ``settings``: ``FitConfig`` fields
+        (``head="logistic"``, ``anchors``, ``seed``...). ``dev``: labelled rows (or a file)
+        scored before and after. The threshold is re-derived in the fitted space (or
+        calibrated on ``calibrate``). A refit starts again from the shipped model. An
+        interrupted fit leaves the store as it was.
+        """
+        trial = fit_store(
+            self,
+            examples,
+            FitConfig(**settings),
+            shots=shots,
+            dev=dev,
+            calibrate=calibrate,
+            progress=progress,
+            callbacks=callbacks,
+        )
+        if self._threshold is not None and calibrate is None:
+            logger.warning(
+                "the %s OOS threshold does not hold for the fitted vectors: the default "
+                "replaces it (calibrate again)",
+                self._threshold.method,
+            )
+        self.restore(
+            trial.vectors,
+            trial.threshold_info,
+            fit_info=trial.fit_info,
+            head=trial.head,
+            embedder=trial.embedder,
+        )
+        return self.fit_info
+
+    def restore(
+        self,
+        vectors: LabelVectors,
+        threshold: Threshold | None,
+        *,
+        fit_info: dict | None = None,
+        head: LogisticHead | None = None,
+        body: tuple[Path, str] | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        """Replace the whole state at once (for loading and fitting): vectors, threshold, fit
+        settings, head, and the fitted body (a file loaded on first use, or an embedder)."""
         self._vectors, self._searcher = vectors, None
         self._set_threshold(threshold, vectors.version)
+        self.fit_info, self.head, self._body = fit_info, head, body
+        if body is not None or embedder is not None:
+            self._embedder = embedder  # None: loaded with the body on first use
+
+    def body_bytes(self) -> bytes:
+        """The fitted body's weights as safetensors bytes (a fitted store only)."""
+        return persist.body_of(self._embedder, self._body)
 
     # -- files --------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -284,7 +375,7 @@ class LabelStore(ThresholdMixin):
         verify: bool = True,
         device: str | None = None,
     ) -> LabelStore:
-        """Read a store directory; checksums, embedder and dimensions are checked.
+        """Read a store directory; checksums, embedder, dimensions and a fitted body are checked.
 
         ``device``: ``"cpu"``, ``"cuda"`` (faiss-gpu required) or ``None`` (GPU when usable).
         """

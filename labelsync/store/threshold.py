@@ -7,11 +7,17 @@ A text is out of scope when its best label score is below the store's threshold,
 - ``manual``: set by hand (``store.threshold = 0.4``);
 - ``default``: derived from the store itself when neither is set. Each label's name is scored
   as a query against every *other* label: those wrong-label scores show how high a text that
-  belongs to none of them still scores in this store. The threshold is their mean plus
-  ``DEFAULT_SPREAD`` standard deviations. The spread was chosen on CLINC150 val over names-only,
-  reviewed-description and few-shot stores with both shipped embedders
-  (``benchmarks/default_threshold.py``). The default follows the store's vectors, so it is
-  derived again after labels or examples change them.
+  belongs to none of them still scores in this store. The threshold is their mean plus a
+  spread of standard deviations, which depends on what the store holds (:func:`spread_for`):
+  examples lift in-scope texts more than out-of-scope ones, and a fitted body pushes the labels
+  apart, so wrong-label scores fall while out-of-scope texts still land near some label.
+
+Each spread sits in the middle of the range that met the goal on CLINC150 val (at least 90% of
+in-scope texts kept, at least half of the ``oos`` texts caught): names-only and reviewed
+stores with MiniLM and mpnet for ``DEFAULT_SPREAD``; the same with 2, 5 and 10 examples per
+label for ``EXAMPLES_SPREAD``; stores fitted with the default settings on 2 and 5 examples per
+label for ``FITTED_SPREAD`` (``benchmarks/default_threshold.py``, README). The default follows
+the store's vectors: it is derived again after labels, examples or a fit change them.
 """
 
 from __future__ import annotations
@@ -29,13 +35,18 @@ from .calibrate import Calibration, threshold_at_tpr
 
 __all__ = [
     "DEFAULT_SPREAD",
+    "EXAMPLES_SPREAD",
+    "FITTED_SPREAD",
     "METHODS",
     "Threshold",
     "ThresholdMixin",
     "default_threshold",
+    "spread_for",
 ]
 
-DEFAULT_SPREAD = 1.75
+DEFAULT_SPREAD = 1.75  # names and descriptions only
+EXAMPLES_SPREAD = 2.25  # every label with examples (in between: by the share of labels)
+FITTED_SPREAD = 3.0  # a fitted body
 METHODS = ("default", "calibrated", "manual")
 
 
@@ -86,6 +97,14 @@ class Threshold:
         )
 
 
+def spread_for(fitted: bool, with_examples: float) -> float:
+    """The spread of the default rule for a store (fitted or not, ``with_examples`` = the share
+    of its labels that hold examples)."""
+    if fitted:
+        return FITTED_SPREAD
+    return DEFAULT_SPREAD + (EXAMPLES_SPREAD - DEFAULT_SPREAD) * float(with_examples)
+
+
 def default_threshold(name_scores: np.ndarray, spread: float = DEFAULT_SPREAD) -> Threshold | None:
     """The default threshold from ``[n_labels, n_labels]`` scores of each label's name (rows)
     against every label (columns, same order); None with fewer than 2 labels."""
@@ -107,7 +126,8 @@ def default_threshold(name_scores: np.ndarray, spread: float = DEFAULT_SPREAD) -
 class ThresholdMixin:
     """The out-of-scope threshold of a ``LabelStore``: the default, calibration, or by hand.
 
-    The host provides ``vectors`` (``LabelVectors``), ``score_vectors`` and ``scores``.
+    The host provides ``vectors`` (``LabelVectors``), ``fitted``, ``score_vectors`` and
+    ``scores``.
     """
 
     _threshold: Threshold | None = None  # calibrated or manual; None: the default
@@ -136,7 +156,9 @@ class ThresholdMixin:
         if self._default is None or self._default[0] != vectors.version:
             names = vectors.name_vectors() if len(vectors) > 1 else np.zeros((0, 1), np.float32)
             scores = self.score_vectors(names) if len(names) else names
-            self._default = (vectors.version, default_threshold(scores))
+            share = np.mean([bool(e.examples) for e in vectors.entries]) if len(vectors) else 0
+            spread = round(spread_for(self.fitted, share), 4)
+            self._default = (vectors.version, default_threshold(scores, spread))
         return self._default[1]
 
     @property
