@@ -50,7 +50,8 @@ def test_classify_labels_health_docs_and_metrics(store_dir):
         got = answer.json()["predictions"]
         assert [p["label"] for p in got] == ["book_flight", "weather", "alarm"]
         assert got == [p.to_dict() for p in expected]  # the same numbers as the store itself
-        assert all(p["in_scope"] is None and len(p["top_k"]) == 2 for p in got)
+        # every store has an out-of-scope threshold (its default when not calibrated)
+        assert all(isinstance(p["in_scope"], bool) and len(p["top_k"]) == 2 for p in got)
 
         labels = http.get("/v1/labels").json()["labels"]
         assert [entry["label"] for entry in labels] == list(DESCRIPTIONS)

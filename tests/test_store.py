@@ -70,7 +70,7 @@ def test_classify_paraphrases_and_search_hits_descriptions(store):
     assert [p.label for p in predictions] == ["book_flight", "weather", "alarm"]
     assert all(p.top_k[0] == (p.label, p.score) and len(p.top_k) == 2 for p in predictions)
     assert all(p.top_k[0][1] >= p.top_k[1][1] for p in predictions)
-    assert all(p.is_oos is None for p in predictions)  # not calibrated yet
+    assert all(p.in_scope and p.threshold == store.threshold for p in predictions)  # default
     # a paraphrase of a description finds that description first
     hits = store.search(["the user wants to know how to say a phrase in another language"], k=3)[0]
     assert (hits[0].label, hits[0].kind) == ("translate", "description")
@@ -233,7 +233,7 @@ def test_out_of_scope_scores_lower_on_real_clinc(store):
         )
         assert result.fpr < 0.5 and store.calibration["auroc"] == pytest.approx(result.auroc)
     finally:
-        store.threshold = store.calibration = None
+        store.threshold = None  # back to the default
 
 
 def test_threshold_at_tpr_without_and_with_oos():

@@ -47,6 +47,7 @@ def built(tmp_path, capsys) -> Path:
     )  # fmt: skip
     assert code == 0, err
     assert f"built {store}: 3 labels, 9 vectors (all-MiniLM-L6-v2, 384-d, flat)" in out
+    assert "OOS threshold" in out
     return store
 
 
@@ -56,12 +57,13 @@ def test_index_classify_add_remove_info(built, tmp_path, capsys):
     )
     assert code == 0
     (row,) = [json.loads(line) for line in out.splitlines()]
-    assert row["label"] == "book_flight" and row["in_scope"] is None and len(row["top_k"]) == 3
+    assert row["label"] == "book_flight" and row["in_scope"] is True and len(row["top_k"]) == 3
+    assert row["threshold_method"] == "default"
 
     texts = tmp_path / "texts.txt"
     texts.write_text("will it rain tomorrow\n\nwake me up at seven\n")
     code, out, _ = run_cli(capsys, "classify", "--store", built, "--file", texts, "--top-k", "2")
-    assert code == 0 and "weather" in out and "alarm" in out and "not calibrated" in out
+    assert code == 0 and "weather" in out and "alarm" in out and "(default, from the store" in out
 
     more = write_yaml(tmp_path / "more.yaml", MORE)
     code, out, _ = run_cli(capsys, "store", "add", built, "--descriptions", more)
@@ -78,7 +80,7 @@ def test_index_classify_add_remove_info(built, tmp_path, capsys):
     assert [r["label"] for r in info["labels"]] == ["book_flight", "alarm", "transfer"]
     assert info["meta"]["embedder"] == "all-MiniLM-L6-v2" and info["meta"]["index"] == "flat"
     code, out, _ = run_cli(capsys, "store", "info", built)
-    assert code == 0 and "transfer" in out and "OOS not calibrated" in out
+    assert code == 0 and "transfer" in out and "OOS threshold" in out and "default" in out
 
 
 def test_index_with_examples_and_calibration(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""``labelsync index``, ``classify`` and ``store add|remove|info``: the label store commands."""
+"""``labelsync index``, ``classify`` and ``store add|remove|info|fit``: the label store commands."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ INDEX_EPILOG = """Examples:
   labelsync index --descriptions reviewed:clinc150 --out stores/c150 --examples train.tsv
   labelsync index --descriptions reviewed:clinc150 --out stores/c150 --calibrate dev.tsv
 
+  labelsync index --descriptions d.yaml --examples train.csv --shots 5 --fit --out stores/fitted
+
   labelsync index --labels mintrec --out stores/mintrec-names --index hnsw
 """
 
@@ -36,6 +38,54 @@ def _calibrate(store, path: Path) -> str:
     result = store.calibrate_from(path)
     extra = f", FPR {result.fpr:.3f}, AUROC {result.auroc:.3f}" if result.fpr is not None else ""
     return f"OOS threshold {result.threshold:.4f} (TPR {result.tpr:.3f}{extra})"
+
+
+def _threshold_line(store) -> str:
+    info = store.threshold_info
+    if info is None:
+        return "OOS: no threshold (a store needs 2 labels for its default; or use --calibrate)"
+    return info.describe()
+
+
+def _fit(
+    store,
+    examples: Path,
+    shots: int,
+    seed: int,
+    dev: Path | None,
+    head: str | None,
+    anchors: bool,
+    max_pairs: int | None,
+) -> str:
+    """Fit the store on ``shots`` examples per label of ``examples``; dev rows default to the
+    file's other rows (up to 1,000, seeded). Returns the line to print."""
+    from ..store import examples as pairs
+
+    if head not in (None, "nearest", "logistic"):
+        raise typer.BadParameter(f"--head must be nearest or logistic, not {head!r}")
+    given = {"head": head, "max_pairs": max_pairs}
+    settings = {"anchors": anchors, **{k: v for k, v in given.items() if v is not None}}
+    rows = pairs.labelled_rows(examples)
+    chosen = pairs.sample_shots(rows, store.labels, shots, seed, where=str(examples))
+    dev_rows = pairs.labelled_rows(dev) if dev else pairs.held_out(rows, chosen, seed=seed)
+    info = store.fit(chosen, dev=dev_rows or None, seed=seed, **settings)
+    line = f"fitted on {info['examples']} examples ({info['pairs']} pairs) in {info['seconds']} s"
+    if "dev" in info:
+        d = info["dev"]
+        line += (
+            f"; dev accuracy {d['before']['accuracy']:.3f} -> {d['after']['accuracy']:.3f} "
+            f"on {d['after']['in_scope']} rows{' of ' + str(dev) if dev else ' held out'}"
+        )
+    return line
+
+
+_HEAD = typer.Option(None, help="After a fit: logistic (default) or nearest (label scoring).")
+_ANCHORS = typer.Option(True, help="Fit with label names and descriptions as anchors.")
+_MAX_PAIRS = typer.Option(None, min=2, help="Cap on the generated training pairs (default 2,500).")
+_DEV = typer.Option(
+    None,
+    help="CSV/TSV with text,label scored before/after a fit (default: other rows of --examples).",
+)
 
 
 def _load_descriptions(spec: str):
@@ -77,8 +127,14 @@ def index_command(
     calibrate: Path = typer.Option(
         None, help="CSV/TSV with text,label (oos/UNK rows = out of scope): sets the threshold."
     ),
+    fit: bool = typer.Option(False, "--fit", help="Fit the embedder on the --examples."),
+    head: str = _HEAD,
+    anchors: bool = _ANCHORS,
+    dev: Path = _DEV,
+    max_pairs: int = _MAX_PAIRS,
 ) -> None:
-    """Build a label store: names, descriptions (and examples) embedded into FAISS."""
+    """Build a label store: names, descriptions (and examples) embedded into FAISS; with
+    --fit, the embedder is first fitted on the examples (SetFit-style)."""
     from ..labels import LabelSet
     from ..store import LabelStore
 
@@ -86,19 +142,24 @@ def index_command(
         raise typer.BadParameter("give exactly one of --descriptions or --labels")
     if index not in ("flat", "hnsw"):
         raise typer.BadParameter(f"--index must be flat or hnsw, not {index!r}")
+    if fit and examples is None:
+        raise typer.BadParameter("--fit needs --examples")
     started = time.perf_counter()
     source = _load_descriptions(descriptions) if descriptions else LabelSet.resolve(labels)
     with stderr_console().status(f"embedding {len(source)} labels with {embedder}"):
         store = LabelStore.build(source, embedder=embedder, index=index)
-        notes = []
-        if examples is not None:
-            notes.append(f"{store.add_examples_from(examples, shots, seed)} examples")
-        if calibrate is not None:
-            notes.append(_calibrate(store, calibrate))
+    notes = []
+    if fit:
+        notes.append(_fit(store, examples, shots, seed, dev, head, anchors, max_pairs))
+    elif examples is not None:
+        notes.append(f"{store.add_examples_from(examples, shots, seed)} examples")
+    if calibrate is not None:
+        notes.append(_calibrate(store, calibrate))
     store.save(out)
     seconds = time.perf_counter() - started
     extra = f"; {'; '.join(notes)}" if notes else ""
     _say(f"built {_summary(store, out)} in {seconds:.1f} s{extra}")
+    _say(_threshold_line(store))
 
 
 CLASSIFY_EPILOG = """Examples:
@@ -148,9 +209,11 @@ def classify_command(
 
     store = LabelStore.load(store_dir, device=device)
     predictions = store.classify(texts, top_k=top_k)
+    method = store.threshold_info.method if store.threshold_info else None
     if as_json:
         for prediction in predictions:
-            typer.echo(json.dumps(prediction.to_dict(), ensure_ascii=False))
+            record = {**prediction.to_dict(), "threshold_method": method}
+            typer.echo(json.dumps(record, ensure_ascii=False))
         return
     from rich.table import Table
     from rich.text import Text
@@ -163,8 +226,7 @@ def classify_command(
         others = ", ".join(f"{name} {score:.2f}" for name, score in p.top_k[1:])
         table.add_row(Text(p.text), Text(p.label), f"{p.score:.3f}", oos, Text(others))
     stdout_console().print(table)
-    if store.threshold is None:
-        _say("OOS: not calibrated (index --calibrate FILE sets a threshold)")
+    _say(_threshold_line(store))
 
 
 @store_app.command(
@@ -192,6 +254,11 @@ def store_add(
         notes.append(f"added {store.add_examples_from(examples, shots, seed)} examples")
     store.save(store_dir)
     _say(f"{'; '.join(notes)}: {_summary(store, store_dir)}")
+    if store.fitted:
+        _say(
+            "embedded with the fitted body; refitting would help the new labels and examples "
+            f"(labelsync store fit {store_dir} --examples FILE)"
+        )
 
 
 @store_app.command("remove", epilog="Example:\n\n  labelsync store remove stores/s book_flight")
@@ -231,11 +298,13 @@ def store_info(
         return
     console = stdout_console()
     _say(_summary(store, store_dir))
-    threshold = "not calibrated" if store.threshold is None else f"{store.threshold:.4f}"
     _say(
         f"scoring: {store.aggregate} over descriptions, name weight {store.name_weight}, "
-        f"example weight {store.example_weight}, template {store.template!r}; OOS {threshold}"
+        f"example weight {store.example_weight}, template {store.template!r}"
     )
+    _say(_threshold_line(store))
+    if store.fitted:
+        _say(_fit_summary(store))
     table = Table(show_edge=False)
     for column in ("label", "descriptions", "examples", "source"):
         table.add_column(column)
@@ -243,3 +312,58 @@ def store_info(
         source = e.source or ""
         table.add_row(Text(e.label), str(len(e.descriptions)), str(len(e.examples)), source)
     console.print(table)
+
+
+def _fit_summary(store) -> str:
+    info, config = store.fit_info, store.fit_info["config"]
+    head = f"{store.head and 'logistic' or 'nearest'} head"
+    line = (
+        f"fitted: {info['examples']} examples of {info['labels_with_examples']} labels, "
+        f"{info['pairs']} pairs, {config['epochs']} epoch, lr {config['learning_rate']}, "
+        f"anchors {'on' if config['anchors'] else 'off'}, {head}, seed {config['seed']}, "
+        f"{info['seconds']} s"
+    )
+    dev = info.get("dev")
+    if dev:
+        before, after = dev["before"], dev["after"]
+        line += f"; dev ({dev['rows']} rows) accuracy {before['accuracy']:.3f}"
+        line += f" -> {after['accuracy']:.3f}"
+        if "auroc" in after:
+            line += f", AUROC {before['auroc']:.3f} -> {after['auroc']:.3f}"
+    return line
+
+
+FIT_EPILOG = """Examples:
+
+  labelsync store fit stores/c150 --examples train.csv --shots 5
+
+  labelsync store fit stores/c150 --examples train.csv --shots 10 --head logistic --dev dev.csv
+"""
+
+
+@store_app.command("fit", epilog=FIT_EPILOG)
+def store_fit(
+    store_dir: Path = typer.Argument(..., help="Label store directory (replaced when done)."),
+    examples: Path = typer.Option(..., help="CSV/TSV with text,label: the few-shot examples."),
+    shots: int = typer.Option(5, min=1, help="Examples per label taken from --examples."),
+    seed: int = typer.Option(0, help="Seed for the examples, the pairs and the training order."),
+    head: str = _HEAD,
+    anchors: bool = _ANCHORS,
+    dev: Path = _DEV,
+    max_pairs: int = _MAX_PAIRS,
+    calibrate: Path = typer.Option(None, help="CSV/TSV with text,label: calibrate after the fit."),
+) -> None:
+    """Fit the store's embedder on a few examples per label (SetFit-style, label names and
+    descriptions as anchors) and re-embed the store; an interrupted fit changes nothing."""
+    from ..store import LabelStore
+
+    store = LabelStore.load(store_dir)
+    before = store.threshold_info
+    line = _fit(store, examples, shots, seed, dev, head, anchors, max_pairs)
+    if calibrate is not None:
+        line += f"; {_calibrate(store, calibrate)}"
+    elif before is not None and before.method != "default":
+        line += f"; the {before.method} threshold was replaced by the default (calibrate again)"
+    store.save(store_dir)
+    _say(f"{line}: {_summary(store, store_dir)}")
+    _say(_threshold_line(store))

@@ -42,15 +42,27 @@ def _load(name: str, device: str | None):
 
 
 class Embedder:
-    """A loaded SentenceBERT model (one per name and device per process)."""
+    """A loaded SentenceBERT model (one per name and device per process).
 
-    def __init__(self, name: str = DEFAULT_EMBEDDER, device: str | None = None):
+    ``model``: a SentenceTransformer of that name whose body was fitted (``LabelStore.fit``);
+    ``fitted`` says so. Without it the shipped model is shared by every embedder of that name.
+    """
+
+    def __init__(self, name: str = DEFAULT_EMBEDDER, device: str | None = None, model=None):
         self.name = canonical_name(name)
         self.device = device
-        self.model = _load(self.name, device)
+        self.fitted = model is not None
+        self.model = model if model is not None else _load(self.name, device)
 
     def __repr__(self) -> str:
-        return f"Embedder({self.name!r}, dim={self.dim})"
+        fitted = ", fitted" if self.fitted else ""
+        return f"Embedder({self.name!r}, dim={self.dim}{fitted})"
+
+    def copy_model(self):
+        """A private copy of the SentenceTransformer, to fit without touching the shared one."""
+        import copy
+
+        return copy.deepcopy(self.model)
 
     @property
     def dim(self) -> int:

@@ -7,16 +7,34 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from ..data.labelled_texts import LabelledText
+from ..data.labelled_texts import DEFAULT_OOS_LABELS, LabelledText, read_labelled_texts
 from ..errors import LabelsyncError
 from ..labels import normalize_label
 
-__all__ = ["sample_shots", "split_scope"]
+__all__ = ["held_out", "labelled_rows", "sample_shots", "split_scope"]
 
 log = logging.getLogger(__name__)
+
+_OOS_KEYS = {normalize_label(name) for name in DEFAULT_OOS_LABELS}
+
+
+def labelled_rows(
+    source: str | Path | Iterable[LabelledText | tuple[str, str]],
+) -> list[LabelledText]:
+    """Rows from a file (``read_labelled_texts``) or from ``LabelledText``s / ``(text, label)``
+    pairs given in Python (``oos``, ``UNK``, ``out of scope`` mark out-of-scope rows)."""
+    if isinstance(source, (str, Path)):
+        return read_labelled_texts(source)
+    return [
+        row
+        if isinstance(row, LabelledText)
+        else LabelledText(row[0], row[1], normalize_label(row[1]) in _OOS_KEYS)
+        for row in source
+    ]
 
 
 def sample_shots(
@@ -62,3 +80,14 @@ def split_scope(rows: Iterable[LabelledText]) -> tuple[list[str], list[str]]:
     for row in rows:
         (outside if row.is_oos else inside).append(row.text)
     return inside, outside
+
+
+def held_out(
+    rows: Sequence[LabelledText], chosen: dict[str, list[str]], limit: int = 1000, seed: int = 0
+) -> list[LabelledText]:
+    """Up to ``limit`` rows (a fixed-seed sample, file order kept) whose text is not among the
+    ``chosen`` examples: what is left of a training file to score a fit on."""
+    used = {text for texts in chosen.values() for text in texts}
+    rest = [row for row in rows if row.text not in used]
+    keep = np.random.default_rng(seed).permutation(len(rest))[:limit]
+    return [rest[i] for i in sorted(keep)]

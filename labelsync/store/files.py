@@ -1,7 +1,8 @@
-"""A label store on disk: ``index.faiss``, ``labels.json``, ``meta.json`` (no pickle anywhere).
+"""A label store on disk: ``index.faiss``, ``labels.json``, ``meta.json`` (no pickle anywhere),
+plus named binary files (a fitted store's ``body.safetensors`` and ``head.safetensors``).
 
 ``meta.json`` records what the store says about itself (embedder, dimension, index type, scoring
-settings, threshold) plus the format, library versions and the sha256 of the other two files. A
+settings, threshold, fit) plus the format, library versions and the sha256 of every other file. A
 store is written into a temporary sibling directory and renamed into place, so an existing store
 is replaced only by a complete one. This module knows files, not ``LabelStore``: the store turns
 itself into :class:`StoreFiles` and back.
@@ -14,7 +15,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,7 @@ class StoreFiles:
     index: Any
     labels: dict  # {"next_id": int, "labels": [{"id", "name", "descriptions", "examples", ...}]}
     meta: dict
+    blobs: dict[str, bytes] = field(default_factory=dict)  # more files by name (safetensors)
 
 
 def write_store(path: Path, files: StoreFiles) -> Path:
@@ -80,12 +82,19 @@ def write_store(path: Path, files: StoreFiles) -> Path:
     with atomic_directory(path) as staging:
         faiss_index.write(files.index, staging / INDEX_FILE)
         _write(staging / LABELS_FILE, _json_bytes(files.labels))
+        for name, data in files.blobs.items():
+            if name in STORE_FILES or Path(name).name != name:
+                raise ValueError(f"bad store file name {name!r}")
+            _write(staging / name, data)
         meta = {
             "format": FORMAT_VERSION,
             **files.meta,
             "versions": _versions(),
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "sha256": {name: sha256_file(staging / name) for name in (INDEX_FILE, LABELS_FILE)},
+            "sha256": {
+                name: sha256_file(staging / name)
+                for name in (INDEX_FILE, LABELS_FILE, *files.blobs)
+            },
         }
         _write(staging / META_FILE, _json_bytes(meta))
     logger.info("saved label store to %s (%d labels)", path, len(files.labels["labels"]))
@@ -105,7 +114,24 @@ def read_meta(path: Path) -> dict:
         raise LabelsyncError(f"{path / META_FILE}: not valid JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
         raise LabelsyncError(f"{path / META_FILE}: not a labelsync store (format {FORMAT_VERSION})")
+    for name in meta.get("sha256") or {}:
+        if Path(name).name != name or not (path / name).is_file():
+            raise LabelsyncError(f"{path}: incomplete label store, {name} is missing")
     return meta
+
+
+def read_blob(path: Path, name: str, meta: dict) -> bytes:
+    """The bytes of a named store file, refused when its sha256 differs from ``meta.json``'s."""
+    expected = (meta.get("sha256") or {}).get(name)
+    if expected is None:
+        raise LabelsyncError(f"{path / META_FILE}: no sha256 for {name}")
+    data = (path / name).read_bytes()
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise LabelsyncError(
+            f"{path / name} was changed after the store was saved (sha256 mismatch); "
+            "rebuild or refit the store"
+        )
+    return data
 
 
 def verify_checksums(path: Path, meta: dict) -> None:

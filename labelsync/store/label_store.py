@@ -5,55 +5,39 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..data.labelled_texts import read_labelled_texts
+from ..data.labelled_texts import LabelledText, read_labelled_texts
 from ..descriptions import LabelDescriptions
 from ..errors import LabelsyncError
 from ..prediction import Prediction
-from . import examples, scoring
+from . import examples, persist, scoring
 from . import index as faiss_index
-from .calibrate import Calibration, threshold_at_tpr
 from .embedder import DEFAULT_EMBEDDER, Embedder, canonical_name
-from .files import StoreFiles, read_store, write_store
-from .scoring import KINDS
-from .vectors import LabelVectors, check_template
+from .fit import FitConfig, fit_store
+from .head import LogisticHead
+from .scoring import (
+    AUTO_NAME_WEIGHTS,
+    DEFAULT_AGGREGATE,
+    DEFAULT_EXAMPLE_WEIGHT,
+    DEFAULT_NAME_WEIGHT,
+    DEFAULT_TEMPLATE,
+)
+from .threshold import Threshold, ThresholdMixin
+from .vectors import Hit, LabelVectors, check_template
 
 logger = logging.getLogger(__name__)
 
 
-# Scoring defaults, chosen on CLINC150 val with all-MiniLM-L6-v2 (benchmarks/zero_shot_clinc.py
-# --sweep; table in the README). Each description is embedded as "name: description"; a label
-# scores w * cos(name) + (1 - w) * max cos(descriptions). The weight follows provenance
-# ("auto"): w = 0.3 for reviewed or user-written descriptions (best or near-best with good
-# ones) and w = 0.7 for unreviewed LLM output (with a tiny offline model the only mix that never
-# fell below names alone). With examples: 0.5 * that + 0.5 * (max cos over the examples).
-DEFAULT_TEMPLATE = "{name}: {description}"
-DEFAULT_NAME_WEIGHT = "auto"
-AUTO_NAME_WEIGHTS = {"reviewed": 0.3, "user": 0.3, "llm": 0.7}
-DEFAULT_AGGREGATE = "max"
-DEFAULT_EXAMPLE_WEIGHT = 0.5
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One search result: the label, which of its vectors matched, that text, and the cosine."""
-
-    label: str
-    kind: str
-    text: str
-    score: float
-
-
-class LabelStore:
+class LabelStore(ThresholdMixin):
     """Label semantics in a FAISS index: zero-shot and few-shot intent, out-of-scope scores.
 
     ``LabelStore.build(Descriptions.reviewed("clinc150"))``, then ``.classify(texts)``;
-    ``.save(dir)`` / ``LabelStore.load(dir)`` keep it as ``index.faiss`` + JSON files.
+    ``.fit(examples)`` fits its embedder on a few examples; ``.save(dir)`` /
+    ``LabelStore.load(dir)`` keep it as ``index.faiss`` + JSON (+ safetensors when fitted).
     """
 
     def __init__(
@@ -87,8 +71,9 @@ class LabelStore:
         if self._embedder is not None:
             self.embedder  # noqa: B018 - checks the embedder's dimension against ``dim``
         self._searcher: tuple[int, Any] | None = None  # (vectors version, search index)
-        self.threshold: float | None = None
-        self.calibration: dict | None = None
+        self.head: LogisticHead | None = None  # fitted stores may rank labels with a head
+        self.fit_info: dict | None = None  # settings and scores of the fit that made the body
+        self._body: tuple[Path, str] | None = None  # fitted body file and sha256, loaded lazily
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -104,9 +89,12 @@ class LabelStore:
 
     @property
     def embedder(self) -> Embedder:
-        """The SentenceBERT model, loaded on first use (``info`` never loads it)."""
+        """The SentenceBERT model (fitted body included), loaded on first use (``info`` never
+        loads it)."""
         if self._embedder is None:
             self._embedder = Embedder(self.embedder_name, device=self.device)
+            if self._body is not None:
+                self._embedder = persist.fitted_embedder(self._embedder, *self._body)
         if self.dim is not None and self._embedder.dim != self.dim:
             raise LabelsyncError(
                 f"mismatched dimensions: embedder {self.embedder_name!r} gives "
@@ -157,6 +145,16 @@ class LabelStore:
     def num_vectors(self) -> int:
         return self._vectors.num_vectors
 
+    @property
+    def vectors(self) -> LabelVectors:
+        """The labels and their FAISS vectors (read it; change them through the store)."""
+        return self._vectors
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the embedder's body was fitted on examples (``fit``)."""
+        return self.fit_info is not None
+
     # -- changes ------------------------------------------------------------------------------
     def add(self, descriptions: Any, *, replace: bool = False) -> list[str]:
         """Add labels with their name, description and example vectors; returns the names added.
@@ -168,11 +166,20 @@ class LabelStore:
         texts = [t for entry in new for t in self._vectors.texts_of(entry, self.template)]
         self._vectors.add(new, self.embedder.encode(texts))  # nothing changes if encoding fails
         logger.info("added %d labels (%d vectors)", len(new), len(texts))
+        if self.fitted:
+            logger.info("embedded with the fitted body: refitting would place them better")
+        self._labels_changed()
         return [entry.label for entry in new]
 
     def remove(self, label: str) -> None:
         """Remove a label and all its vectors; other labels keep their vectors and ids."""
         self._vectors.remove(label)
+        self._labels_changed()
+
+    def _labels_changed(self) -> None:
+        if self.head is not None and not self.head.matches(self.labels):
+            logger.warning("the logistic head no longer matches the labels: dropped (refit)")
+            self.head = None
 
     def add_examples(
         self, label: str | Mapping[str, Iterable[str]], texts: Iterable[str] | None = None
@@ -213,18 +220,7 @@ class LabelStore:
         """The ``k`` nearest stored vectors (names, descriptions, examples) of each text."""
         searcher = self._search_index()
         scores, ids = faiss_index.search(searcher, self.embedder.encode(self._texts(texts)), k)
-        owners, kinds, slots = (part.tolist() for part in scoring.decode(ids))
-        hits = []
-        for row, score_row in enumerate(scores.tolist()):
-            found = []
-            for col, score in enumerate(score_row):
-                if ids[row, col] < 0:  # fewer than k vectors
-                    continue
-                entry, kind = self._vectors.owner(owners[row][col]), kinds[row][col]
-                texts_of_kind = ([entry.label], entry.descriptions, entry.examples)[kind]
-                found.append(Hit(entry.label, KINDS[kind], texts_of_kind[slots[row][col]], score))
-            hits.append(found)
-        return hits
+        return self._vectors.hits(scores, ids)
 
     def score_vectors(
         self,
@@ -241,20 +237,8 @@ class LabelStore:
         scoring.check(w, aggregate, e)
         if w == "auto":
             w = self.label_name_weights()
-        searcher = self._search_index()
-        layout = self._vectors.layout()
-        sorted_ids = layout["ids"]
-        total = len(sorted_ids)
-        k = total if self.index_type == "flat" else min(total, self.hnsw_candidates)
-        if searcher is not self._vectors.index:
-            k = min(k, faiss_index.GPU_MAX_K)
-        out = np.empty((len(queries), len(self)), dtype=np.float32)
-        step = max(1, (1 << 24) // total)  # bounds the dense [step, total] block
-        for start in range(0, len(queries), step):
-            scores, ids = faiss_index.search(searcher, queries[start : start + step], k)
-            sims = scoring.dense(scores, ids, sorted_ids)
-            out[start : start + step] = scoring.combine(sims, layout, aggregate, w, e)
-        return out
+        k = self.num_vectors if self.index_type == "flat" else self.hnsw_candidates
+        return self._vectors.scores(self._search_index(), queries, k, aggregate, w, e)
 
     def label_name_weights(self) -> np.ndarray:
         """Per-label name weight of the ``"auto"`` setting, from each label's provenance:
@@ -277,48 +261,20 @@ class LabelStore:
         name_weight: float | str | None = None,
         example_weight: float | None = None,
     ) -> list[Prediction]:
-        """Best label, its score, the top ``k`` labels and the out-of-scope flag per text."""
+        """Best label, its score, the top ``k`` labels and the out-of-scope flag per text.
+
+        Labels are ranked by the nearest-label score, or by the logistic head's probability
+        when the store has one; the out-of-scope decision is always made on the best
+        nearest-label score against :attr:`threshold`."""
         texts = self._texts(texts)
-        matrix = self.scores(
-            texts, aggregate=aggregate, name_weight=name_weight, example_weight=example_weight
+        queries = self.embedder.encode(texts)
+        matrix = self.score_vectors(
+            queries, aggregate=aggregate, name_weight=name_weight, example_weight=example_weight
         )
-        k = max(1, min(top_k, matrix.shape[1]))
-        order = np.argsort(-matrix, axis=1, kind="stable")[:, :k]
-        best = np.take_along_axis(matrix, order, axis=1)
-        names = self.labels
-        predictions = []
-        for text, top, best_scores in zip(texts, order.tolist(), best.tolist(), strict=True):
-            ranked = [(names[i], float(s)) for i, s in zip(top, best_scores, strict=True)]
-            decision = {}
-            if self.threshold is not None:
-                decision = {
-                    "in_scope": bool(best_scores[0] >= self.threshold),
-                    "oos_score": ranked[0][1],
-                    "threshold": float(self.threshold),
-                }
-            predictions.append(Prediction(text, ranked[0][0], ranked[0][1], ranked, **decision))
-        return predictions
-
-    def calibrate(
-        self,
-        in_scope_texts: Sequence[str],
-        oos_texts: Sequence[str] | None = None,
-        target_tpr: float = 0.95,
-    ) -> Calibration:
-        """Set the OOS threshold so ``target_tpr`` of in-scope texts stay in scope."""
-        in_scores = self.scores(in_scope_texts).max(axis=1)
-        oos_scores = self.scores(oos_texts).max(axis=1) if oos_texts else None
-        result = threshold_at_tpr(in_scores, oos_scores, target_tpr)
-        self.threshold = result.threshold
-        self.calibration = result.to_dict()
-        return result
-
-    def calibrate_from(self, path: str | Path, target_tpr: float = 0.95) -> Calibration:
-        """``calibrate`` on a CSV/TSV with ``text,label``; ``oos``/``UNK`` rows are out of scope."""
-        inside, outside = examples.split_scope(read_labelled_texts(path))
-        if not inside:
-            raise LabelsyncError(f"{path}: no in-scope rows to calibrate on")
-        return self.calibrate(inside, outside or None, target_tpr)
+        ranking = matrix if self.head is None else self.head.probabilities(queries)
+        return scoring.predictions(
+            texts, self.labels, ranking, matrix.max(axis=1), self.threshold, top_k
+        )
 
     def description_matrix(
         self, labels: Iterable[str] | None = None, *, include_name: bool = False
@@ -330,31 +286,84 @@ class LabelStore:
         """
         import torch
 
-        matrix, mask = self._vectors.rows(self.labels if labels is None else list(labels),
-                                          include_name=include_name)  # fmt: skip
+        matrix, mask = self._vectors.rows(
+            self.labels if labels is None else list(labels), include_name=include_name
+        )
         return torch.from_numpy(matrix), torch.from_numpy(mask)
+
+    # -- fitting ------------------------------------------------------------------------------
+    def fit(
+        self,
+        examples: Mapping[str, Iterable[str]] | str | Path | None = None,
+        *,
+        shots: int | None = None,
+        dev: Sequence[LabelledText | tuple[str, str]] | str | Path | None = None,
+        calibrate: str | Path | None = None,
+        progress: bool = True,
+        callbacks: Sequence[Any] = (),
+        **settings: Any,
+    ) -> dict:
+        """Fit the embedder's body on a few examples per label, SetFit-style (label names and
+        descriptions as anchors), then re-embed the store with it; returns :attr:`fit_info`.
+
+        ``examples``: ``{label: texts}``, a CSV/TSV with ``text,label`` (``shots`` per label,
+        seeded; default all) or None (the store's own). ``settings``: ``FitConfig`` fields
+        (``head="logistic"``, ``anchors``, ``seed``...). ``dev``: labelled rows (or a file)
+        scored before and after. The threshold is re-derived in the fitted space (or
+        calibrated on ``calibrate``). A refit starts again from the shipped model. An
+        interrupted fit leaves the store as it was.
+        """
+        trial = fit_store(
+            self,
+            examples,
+            FitConfig(**settings),
+            shots=shots,
+            dev=dev,
+            calibrate=calibrate,
+            progress=progress,
+            callbacks=callbacks,
+        )
+        if self._threshold is not None and calibrate is None:
+            logger.warning(
+                "the %s OOS threshold does not hold for the fitted vectors: the default "
+                "replaces it (calibrate again)",
+                self._threshold.method,
+            )
+        self.restore(
+            trial.vectors,
+            trial.threshold_info,
+            fit_info=trial.fit_info,
+            head=trial.head,
+            embedder=trial.embedder,
+        )
+        return self.fit_info
+
+    def restore(
+        self,
+        vectors: LabelVectors,
+        threshold: Threshold | None,
+        *,
+        fit_info: dict | None = None,
+        head: LogisticHead | None = None,
+        body: tuple[Path, str] | None = None,
+        embedder: Embedder | None = None,
+    ) -> None:
+        """Replace the whole state at once (for loading and fitting): vectors, threshold, fit
+        settings, head, and the fitted body (a file loaded on first use, or an embedder)."""
+        self._vectors, self._searcher = vectors, None
+        self._set_threshold(threshold, vectors.version)
+        self.fit_info, self.head, self._body = fit_info, head, body
+        if body is not None or embedder is not None:
+            self._embedder = embedder  # None: loaded with the body on first use
+
+    def body_bytes(self) -> bytes:
+        """The fitted body's weights as safetensors bytes (a fitted store only)."""
+        return persist.body_of(self._embedder, self._body)
 
     # -- files --------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the store directory atomically (see :mod:`labelsync.store.files`)."""
-        if self._vectors.index is None:
-            raise LabelsyncError("cannot save an empty label store (no labels were added)")
-        meta = {
-            "embedder": self.embedder_name,
-            "dimension": self.dim,
-            "index": self.index_type,
-            "hnsw": vars(self.hnsw) if self.index_type == "hnsw" else None,
-            "template": self.template,
-            "name_weight": self.name_weight,
-            "aggregate": self.aggregate,
-            "example_weight": self.example_weight,
-            "threshold": self.threshold,
-            "calibration": self.calibration,
-            "num_labels": len(self),
-            "num_vectors": self.num_vectors,
-        }
-        files = StoreFiles(self._vectors.index, self._vectors.to_records(), meta)
-        return write_store(Path(path), files)
+        return persist.save(self, Path(path))
 
     @classmethod
     def load(
@@ -365,35 +374,9 @@ class LabelStore:
         verify: bool = True,
         device: str | None = None,
     ) -> LabelStore:
-        """Read a store directory; checksums, embedder and dimensions are checked.
+        """Read a store directory; checksums, embedder, dimensions and a fitted body are checked.
 
         ``device``: ``"cpu"``, ``"cuda"`` (faiss-gpu required) or ``None`` (GPU when usable).
         """
         faiss_index.check_device(device)
-        path = Path(path)
-        files = read_store(path, verify=verify)
-        meta, stored = files.meta, files.meta.get("embedder")
-        if embedder is not None:
-            asked = canonical_name(getattr(embedder, "name", embedder))
-            if asked != stored:
-                raise LabelsyncError(
-                    f"{path}: store was built with embedder {stored!r}, not {asked!r}; vectors "
-                    "of different models cannot be compared (rebuild the store with that embedder)"
-                )
-        hnsw = meta.get("hnsw") or {}
-        store = cls(
-            embedder if embedder is not None else stored,
-            index=faiss_index.index_kind(files.index),
-            template=meta["template"],
-            name_weight=meta["name_weight"],
-            aggregate=meta["aggregate"],
-            example_weight=meta["example_weight"],
-            hnsw=faiss_index.HNSWParams(**hnsw) if hnsw else None,
-            dim=files.index.d,
-            device=device,
-        )
-        store._vectors = LabelVectors.from_records(
-            files.index, files.labels, store.index_type, store.hnsw, str(path / "labels.json")
-        )
-        store.threshold, store.calibration = meta.get("threshold"), meta.get("calibration")
-        return store
+        return persist.load(cls, Path(path), embedder, verify, device)

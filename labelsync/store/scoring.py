@@ -1,4 +1,5 @@
-"""How a label's score is made from the similarities of a text to that label's vectors.
+"""How a label's score is made from the similarities of a text to that label's vectors, and
+how scores become predictions.
 
 Vector ids encode their owner: ``label_id << 20 | kind << 18 | slot`` (kind 0 = the label's
 name, 1 = a description, 2 = an example utterance). Label ids only grow, so sorted vector ids
@@ -10,6 +11,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import LabelsyncError
+from ..prediction import Prediction
+
+# Scoring defaults, chosen on CLINC150 val with all-MiniLM-L6-v2 (benchmarks/zero_shot_clinc.py
+# --sweep; table in the README). Each description is embedded as "name: description"; a label
+# scores w * cos(name) + (1 - w) * max cos(descriptions). The weight follows provenance
+# ("auto"): w = 0.3 for reviewed or user-written descriptions (best or near-best with good
+# ones) and w = 0.7 for unreviewed LLM output (with a tiny offline model the only mix that never
+# fell below names alone). With examples: 0.5 * that + 0.5 * (max cos over the examples).
+DEFAULT_TEMPLATE = "{name}: {description}"
+DEFAULT_NAME_WEIGHT = "auto"
+AUTO_NAME_WEIGHTS = {"reviewed": 0.3, "user": 0.3, "llm": 0.7}
+DEFAULT_AGGREGATE = "max"
+DEFAULT_EXAMPLE_WEIGHT = 0.5
 
 ID_SHIFT, KIND_SHIFT = 20, 18
 MAX_SLOTS = 1 << KIND_SHIFT
@@ -93,3 +107,27 @@ def combine(
     score = np.where(has_desc, name_weight * score + (1.0 - name_weight) * descriptions, score)
     examples, has_ex = parts["ex"]
     return np.where(has_ex, (1.0 - example_weight) * score + example_weight * examples, score)
+
+
+def predictions(
+    texts: list[str],
+    labels: list[str],
+    ranking: np.ndarray,
+    nearest: np.ndarray,
+    threshold: float | None,
+    top_k: int,
+) -> list[Prediction]:
+    """One ``Prediction`` per text: labels ranked by ``ranking`` (``[n, n_labels]``), in or out
+    of scope by ``nearest`` (the best nearest-label score) against ``threshold``."""
+    k = max(1, min(top_k, ranking.shape[1]))
+    order = np.argsort(-ranking, axis=1, kind="stable")[:, :k]
+    best = np.take_along_axis(ranking, order, axis=1)
+    result = []
+    rows = zip(texts, order.tolist(), best.tolist(), nearest.tolist(), strict=True)
+    for text, top, scores, near in rows:
+        ranked = [(labels[j], float(s)) for j, s in zip(top, scores, strict=True)]
+        decision = {}
+        if threshold is not None:
+            decision = {"in_scope": near >= threshold, "oos_score": near, "threshold": threshold}
+        result.append(Prediction(text, ranked[0][0], ranked[0][1], ranked, **decision))
+    return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,9 +22,19 @@ from ..errors import LabelFileError, LabelsyncError
 from ..labels import normalize_label
 from . import index as faiss_index
 from . import scoring
-from .scoring import DESCRIPTION, EXAMPLE, ID_SHIFT, MAX_SLOTS, NAME, vector_id
+from .scoring import DESCRIPTION, EXAMPLE, ID_SHIFT, KINDS, MAX_SLOTS, NAME, vector_id
 
-__all__ = ["LabelVectors", "check_template", "humanize"]
+__all__ = ["Hit", "LabelVectors", "check_template", "humanize"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the label, which of its vectors matched, that text, and the cosine."""
+
+    label: str
+    kind: str
+    text: str
+    score: float
 
 
 def humanize(name: str) -> str:
@@ -172,6 +183,53 @@ class LabelVectors:
 
     def owner(self, label_id: int) -> LabelDescriptions:
         return self.entries[self.ids.index(label_id)]
+
+    def hits(self, scores: np.ndarray, ids: np.ndarray) -> list[list[Hit]]:
+        """Search results (``[n, k]`` scores and vector ids, -1 = none) as labelled hits."""
+        owners, kinds, slots = (part.tolist() for part in scoring.decode(ids))
+        hits = []
+        for row, score_row in enumerate(scores.tolist()):
+            found = []
+            for col, score in enumerate(score_row):
+                if ids[row, col] < 0:  # fewer than k vectors
+                    continue
+                entry, kind = self.owner(owners[row][col]), kinds[row][col]
+                texts_of_kind = ([entry.label], entry.descriptions, entry.examples)[kind]
+                found.append(Hit(entry.label, KINDS[kind], texts_of_kind[slots[row][col]], score))
+            hits.append(found)
+        return hits
+
+    def scores(
+        self,
+        searcher: Any,
+        queries: np.ndarray,
+        k: int,
+        aggregate: str,
+        name_weight: float | np.ndarray,
+        example_weight: float,
+    ) -> np.ndarray:
+        """``[n_queries, n_labels]`` label scores (``scoring.combine``) from the ``k`` nearest
+        vectors of each query in ``searcher`` (this index, or its GPU copy)."""
+        layout = self.layout()
+        sorted_ids = layout["ids"]
+        total = len(sorted_ids)
+        k = min(k, total, faiss_index.GPU_MAX_K if searcher is not self.index else total)
+        out = np.empty((len(queries), len(self)), dtype=np.float32)
+        step = max(1, (1 << 24) // total)  # bounds the dense [step, total] block
+        for start in range(0, len(queries), step):
+            scores, ids = faiss_index.search(searcher, queries[start : start + step], k)
+            sims = scoring.dense(scores, ids, sorted_ids)
+            out[start : start + step] = scoring.combine(
+                sims, layout, aggregate, name_weight, example_weight
+            )
+        return out
+
+    def name_vectors(self) -> np.ndarray:
+        """``[n_labels, dim]``: each label's name vector, in store order."""
+        ids, vectors = faiss_index.vectors_of(self.index)
+        wanted = np.array([vector_id(label_id, NAME, 0) for label_id in self.ids], dtype=np.int64)
+        order = np.argsort(ids)
+        return np.ascontiguousarray(vectors[order[np.searchsorted(ids, wanted, sorter=order)]])
 
     def rows(
         self, labels: Sequence[str], *, include_name: bool = False
