@@ -84,11 +84,10 @@ class Predictor:
         self.num_known = len(self.labels) if num_known is None else num_known
         # how outputs become probabilities (``labelsync.inference``) and its kNN bank, if any
         self.inference = get_inference(inference)
-        if self.inference.name != "softmax" and self.config.task != "single_label":
-            raise LabelsyncError(
-                f"{self.inference.name} inference is single-label only; this model's task is "
-                f"{self.config.task}"
-            )
+        if self.inference.name != "softmax":
+            from .training.tasks import require_single_label
+
+            require_single_label(self.config.task, f"{self.inference.name} inference")
         if self.inference.needs_bank and knn_state is None:
             raise LabelsyncError(
                 f"{self.inference.name} inference needs a kNN bank: use Predictor.from_run"
@@ -130,7 +129,9 @@ class Predictor:
         run.check_labels(predictor.labels, f"checkpoint {run.model_dir(seed)}")
         if mode.needs_bank:
             from .training.evaluation import Evaluator
+            from .training.tasks import require_single_label
 
+            require_single_label(predictor.config.task, f"{mode.name} inference")
             state, _ = Evaluator(run.root).knn_state(mode.name, seed, knn)
             predictor.inference, predictor.knn_state = mode, state
         if (run.root / CONFIG_FILE).is_file():
@@ -205,6 +206,12 @@ class Predictor:
                 f"got {'+'.join(sorted(features))}: give all of them or none"
             )
         if expected and not features:
+            if self.model.fusion_spec.head:  # CARAT, HyCon: their heads read every modality
+                raise LabelsyncError(
+                    f"this {self.config.fusion} model was trained on text + "
+                    f"{'/'.join(sorted(expected))} and predicts from all of them: give "
+                    f"{' and '.join(f'--{m}' for m in sorted(expected))}"
+                )
             log.warning("no %s given: predicting from text alone", "/".join(sorted(expected)))
         k = max(1, min(top_k, len(self.labels)))
         results = []

@@ -232,6 +232,8 @@ def test_cli_trains_evaluates_and_predicts_with_the_hycon_preset(tmp_path, capsy
     )  # fmt: skip
     assert code == 0, err
     assert "sentiment: " in out
+    code, _, err = run_cli(capsys, "predict", run, "--text", "so good")  # no video/audio
+    assert code == 1 and "predicts from all of them: give --audio and --video" in err, err
 
 
 def test_the_preset_is_hycon_v2_and_its_ablation_sweep_resolves(tmp_path):

@@ -41,6 +41,8 @@ def test_num_labels_alone_names_the_labels():
         ({"num_labels": 2, "fusion": "magic"}, "fusion must be one of"),
         ({"num_labels": 2, "pooling": "max"}, "pooling must be"),
         ({"num_labels": 2, "lambda_ss": -1.0}, "loss weights"),
+        ({"num_labels": 2, "losses": {"label_ce": 0.0}}, "does not compute.*ce, triplet"),
+        ({"num_labels": 2, "task": "multi_label", "losses": {"ce": 0.0}}, "built-in terms: bce"),
     ],
 )
 def test_validation_errors_are_one_line(kwargs, message):

@@ -193,3 +193,31 @@ def test_lgcl_matches_the_supervised_contrastive_formula():
     loss.backward()  # pulls 0 and 1 together: their cosine rises after a step
     moved = torch.nn.functional.normalize(features - 0.1 * features.grad, dim=-1)
     assert (moved[0] @ moved[1]) > cos[0, 1]
+
+
+def test_the_label_frame_term_is_bce_per_label_for_a_multi_label_model():
+    """Eq. 6 as the label-token head's loss: CE for one class, BCE per label for label sets."""
+    from types import SimpleNamespace
+
+    from labelsync.model.lemer import AUX_KEY, frames_term
+
+    torch.manual_seed(0)
+    logits = {"video": torch.randn(3, 4), "audio": torch.randn(3, 4)}
+    out = SimpleNamespace(aux={AUX_KEY: {"frame_logits": logits}})
+    targets = torch.tensor([[1.0, 0, 1, 0], [0, 0, 0, 0], [0, 1, 0, 0]])
+    context = LossContext(
+        labels=torch.tensor([0, -1, 1]),
+        in_range=torch.tensor([True, True, False]),
+        is_oos=None,
+        task="multi_label",
+        targets=targets,
+    )
+    term = frames_term(None, out, context)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    expected = torch.stack([bce(v, targets, reduction="none").mean(dim=1) for v in logits.values()])
+    assert torch.allclose(term[:2], expected.mean(dim=0)[:2]) and torch.isnan(term[2])
+    everyone = torch.ones(3, dtype=bool)
+    single = LossContext(labels=torch.tensor([0, 3, 1]), in_range=everyone, is_oos=None)
+    ce = torch.nn.functional.cross_entropy
+    by_hand = torch.stack([ce(v, single.labels, reduction="none") for v in logits.values()])
+    assert torch.allclose(frames_term(None, out, single), by_hand.mean(dim=0))

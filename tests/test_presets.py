@@ -199,17 +199,21 @@ def test_the_fallback_line_warns_only_where_features_were_expected(caplog):
 
     from labelsync.training.inputs import announce_text_only
 
-    def level(dataset: str, **options) -> list[str]:
+    def level(dataset: str, preset: str = "mag-bert", said="falls back", **options) -> list[str]:
         caplog.clear()
-        config = TrainConfig.resolve(None, preset="mag-bert", dataset=dataset, **options)
+        config = TrainConfig.resolve(None, preset=preset, dataset=dataset, **options)
         with caplog.at_level("INFO", logger="labelsync.training.inputs"):
             announce_text_only(config, SimpleNamespace(name=dataset, feature_stores={}))
-        return [r.levelname for r in caplog.records if "falls back" in r.getMessage()]
+        return [r.levelname for r in caplog.records if said in r.getMessage()]
 
     assert level("mintrec") == ["WARNING"]  # released with features: they are missing
     assert level("mintrec", text_only=True) == ["INFO"]  # asked for
     assert level("clinc150") == ["INFO"]  # a text dataset
     assert level("mintrec", fusion="none") == []  # nothing falls back
+    # a fusion with its own heads still runs, on the text stream (CARAT with M = 1)
+    carat = {"preset": "carat", "task": "multi_label"}
+    assert level("clinc150", said="runs on the text stream alone", **carat) == ["INFO"]
+    assert level("clinc150", **carat) == []
 
 
 def test_le_mer_builds_its_parts_and_trains_on_both_layouts(tmp_path):

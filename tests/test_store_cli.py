@@ -144,6 +144,9 @@ def test_bad_usage_exits_2(built, capsys):
     assert code == 2 and "exactly one of --descriptions or --labels" in err
     code, _, err = run_cli(capsys, "index", "--labels", "mintrec", "--out", built, "--index", "ivf")
     assert code == 2 and "flat or hnsw" in err
+    fit_only = ("--head", "nearest")
+    code, _, err = run_cli(capsys, "index", "--labels", "mintrec", "--out", built, *fit_only)
+    assert code == 2 and "--head only apply with --fit" in err
 
 
 def test_cuda_device_without_gpu_support_is_one_line(capsys, tmp_path):

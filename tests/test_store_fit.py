@@ -218,3 +218,12 @@ def test_cli_index_fit_classify_add_and_info(clinc, tmp_path, capsys):
 
     code, _, err = run_cli(capsys, "store", "fit", store, "--examples", train, "--head", "svm")
     assert code == 2 and "nearest or logistic" in err
+
+    # every labelled row becomes an example: nothing is held out, the fit still runs
+    tiny = tmp_path / "tiny.csv"
+    few = [f'"{t}",{g}' for g, texts in clinc["train"].items() for t in texts[:2]]
+    tiny.write_text("\n".join(["text,label", *few, *rows[-3:]]) + "\n")  # + 3 oos rows
+    code, out, err = run_cli(
+        capsys, "store", "fit", store, "--examples", tiny, "--shots", "2", "--max-pairs", "16"
+    )
+    assert code == 0 and "fitted on" in out and "held out" not in out, err

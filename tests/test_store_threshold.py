@@ -49,7 +49,10 @@ def test_default_rule_is_mean_plus_spread_sd_of_wrong_label_scores():
     assert "default, from the store" in result.describe()
     meta = result.to_meta()
     assert Threshold.from_meta(meta) == result and Threshold.from_meta({"threshold": None}) is None
-    assert Threshold.from_meta({"threshold": 0.3}).method == "calibrated"  # stores before this
+    # stores saved before the default: a calibration record says calibrated, else it was by hand
+    old = {"threshold": 0.3, "calibration": {"tpr": 0.95}}
+    assert Threshold.from_meta(old).method == "calibrated"
+    assert Threshold.from_meta({"threshold": 0.3, "calibration": None}).method == "manual"
     assert spread_for(False, 0.0) == DEFAULT_SPREAD and spread_for(False, 1.0) == EXAMPLES_SPREAD
     assert spread_for(False, 0.5) == pytest.approx((DEFAULT_SPREAD + EXAMPLES_SPREAD) / 2)
     assert spread_for(True, 1.0) == FITTED_SPREAD

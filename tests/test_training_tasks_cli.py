@@ -71,6 +71,11 @@ def test_multi_label_train_evaluate_predict(tmp_path, capsys, tiny_config):
     assert err.strip().endswith(
         "out-of-scope detection is for single-label runs only; this run is multi_label"
     )
+    for command in ("evaluate", "predict"):  # kNN is single-label: refused before a bank is built
+        args = ("--text", "set an alarm") if command == "predict" else ()
+        code, _, err = run_cli(capsys, command, run, *args, "--inference", "knn")
+        assert code == 1 and "knn inference is for single-label runs only" in err, err
+    assert not list(run.glob("seed-*/knn"))
 
 
 def test_regression_train_evaluate_predict_on_an_mmsa_pickle(tmp_path, capsys, tiny_config):

@@ -22,7 +22,11 @@ REVIEW_EPILOG = """Examples:
 def review_command(
     descriptions: Path = typer.Argument(..., help="The descriptions YAML to review (saved back)."),
     store: Path = typer.Option(
-        None, "--store", "-s", help="Label store: its embedder, scoring and examples are used."
+        None,
+        "--store",
+        "-s",
+        help="Label store: its embedder (a fitted body too), scoring, examples and a "
+        "calibrated or hand-set threshold are used.",
     ),
     data: Path = typer.Option(None, help="Dev CSV/TSV with text,label: accuracy per edit."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on (loopback by default)."),

@@ -59,6 +59,7 @@ def _fit(
 ) -> str:
     """Fit the store on ``shots`` examples per label of ``examples``; dev rows default to the
     file's other rows (up to 1,000, seeded). Returns the line to print."""
+    from ..labels import normalize_label
     from ..store import examples as pairs
 
     if head not in (None, "nearest", "logistic"):
@@ -68,6 +69,9 @@ def _fit(
     rows = pairs.labelled_rows(examples)
     chosen = pairs.sample_shots(rows, store.labels, shots, seed, where=str(examples))
     dev_rows = pairs.labelled_rows(dev) if dev else pairs.held_out(rows, chosen, seed=seed)
+    known = {normalize_label(name) for name in store.labels}
+    if not dev and not any(normalize_label(row.label) in known for row in dev_rows):
+        dev_rows = []  # every labelled row became an example: nothing is left to score on
     info = store.fit(chosen, dev=dev_rows or None, seed=seed, **settings)
     line = f"fitted on {info['examples']} examples ({info['pairs']} pairs) in {info['seconds']} s"
     if "dev" in info:
@@ -144,6 +148,10 @@ def index_command(
         raise typer.BadParameter(f"--index must be flat or hnsw, not {index!r}")
     if fit and examples is None:
         raise typer.BadParameter("--fit needs --examples")
+    unused = {"--head": head, "--dev": dev, "--max-pairs": max_pairs, "--no-anchors": not anchors}
+    if not fit and any(unused.values()):
+        named = ", ".join(name for name, value in unused.items() if value)
+        raise typer.BadParameter(f"{named} only apply with --fit")
     started = time.perf_counter()
     source = _load_descriptions(descriptions) if descriptions else LabelSet.resolve(labels)
     with stderr_console().status(f"embedding {len(source)} labels with {embedder}"):

@@ -97,8 +97,8 @@ def train_command(
         None,
         "--preset",
         help="A published configuration: a-mess (default: the paper's model), a-mess+lemer, "
-        "le-mer, text, mag-bert, mult, mvcn, ... (labelsync/presets/models/); --config and the "
-        "options below override it.",
+        "le-mer, text, mag-bert, mult, mvcn, carat, hycon (labelsync/presets/models/); --config "
+        "and the options below override it.",
     ),
     descriptions: Path = typer.Option(None, "--descriptions", help=DESCRIPTIONS_HELP),
     reviewed_descriptions: bool = typer.Option(
@@ -154,7 +154,7 @@ def train_command(
         None,
         "--fusion",
         help="How video/audio meet the text: a-me (default), mag, mult, text-guided, concat, "
-        "le-mer or none (labelsync.model.fusion.FUSIONS).",
+        "le-mer, carat, hycon or none (labelsync.model.fusion.FUSIONS).",
     ),
     no_ame: bool = typer.Option(False, "--no-ame", help="Ablation: without A-ME (--fusion none)."),
     no_ss: bool = typer.Option(False, "--no-ss", help="Ablation: without semantic sync."),

@@ -250,9 +250,9 @@ class ModelConfig:
         weights = (self.lambda_ce, self.lambda_ss, self.lambda_lga)
         if min(weights) < 0:
             raise ValueError(f"loss weights must be >= 0, got {weights}")
+        self._check_fusion()  # before the losses: a wrong task is the clearer message
         if self.losses:
             self._check_losses()
-        self._check_fusion()
         if self.label_logit_scale <= 0:
             raise ValueError(f"label_logit_scale must be > 0, got {self.label_logit_scale}")
         choices = {
@@ -288,6 +288,11 @@ class ModelConfig:
             if name not in LOSS_TERMS and name not in BUILTIN_LOSSES:
                 known = ", ".join(sorted(LOSS_TERMS)) or "none registered"
                 raise ValueError(f"unknown loss term {name!r} in losses (known: {known})")
+            if name in BUILTIN_LOSSES and name not in self.builtin_terms:
+                raise ValueError(
+                    f"losses[{name!r}] reweights a term this model does not compute (its "
+                    f"built-in terms: {', '.join(self.builtin_terms)})"
+                )
             if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:
                 raise ValueError(f"losses[{name!r}] must be a number >= 0, got {weight!r}")
 
@@ -305,8 +310,19 @@ class ModelConfig:
 
     @property
     def builds_fusion(self) -> bool:
-        """Whether a fusion module exists: one is chosen and there is a non-text modality."""
-        return self.fusion != "none" and bool(self.modalities)
+        """Whether a fusion module exists: one is chosen and there is a non-text modality (a
+        fusion with its own heads, CARAT or HyCon, is built on text alone too)."""
+        from .fusion import FUSIONS
+
+        spec = FUSIONS[self.fusion]
+        return spec.build is not None and (bool(self.modalities) or spec.head)
+
+    @property
+    def builtin_terms(self) -> tuple[str, ...]:
+        """The built-in loss terms this model computes: the task's (``ce``, ``bce``, ``mae`` or
+        ``mse``), ``triplet`` with semantic sync, ``label_ce`` with label attention."""
+        main = {"multi_label": "bce", "regression": self.regression_loss}.get(self.task, "ce")
+        return (main,) + ("triplet",) * self.use_ss + ("label_ce",) * self.use_label_attention
 
     @property
     def needs_descriptions(self) -> bool:

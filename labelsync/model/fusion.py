@@ -1,10 +1,8 @@
 """The fusion registry: how video and audio meet the text, by name (``ModelConfig.fusion``).
 
 A fusion module has one contract, ``forward(hidden, text_mask, features, masks) -> hidden``
-(``hidden [B, l_t, d]``, ``features[m] [B, L_m, D_m]``, masks True = real). It may instead
-return a ``FusionOutput(hidden, aux)``: ``aux`` (tensors by name) lands in ``ModelOutput.aux``,
-where registered loss terms (``losses.LOSS_TERMS``) read it; MAG leaves its gate scale there.
-A *stage* says where ``IntentModel`` applies the module:
+(``hidden [B, l_t, d]``, ``features[m] [B, L_m, D_m]``, masks True = real), and a *stage*
+that says where ``IntentModel`` applies the module:
 
 - ``"embeddings"``: on the encoder's embedding output, before its layers (A-ME: ``E_m``
   replaces ``E_text``, seed 003 eq. 14);
@@ -12,11 +10,13 @@ A *stage* says where ``IntentModel`` applies the module:
   0 = the embeddings, i = encoder layer i (1-based), so the layers after it read the fused
   states (MAG);
 - ``"output"``: on the encoder's last hidden states ``E_f``, after the encoder (MulT, the
-  text-guided units, concat, LE-MER). The label-token head (``use_label_attention``) then reads
-  the text tokens before the fusion, as LE-MER does.
+  text-guided units, concat, LE-MER). The label-token head (``use_label_attention``) reads the
+  fused ``E_f``, except for a fusion with ``uses_context`` (LE-MER): it reads the text tokens
+  before that fusion, which receives its ``G_t``.
 
 A fusion may return ``FusionOutput(hidden, aux)`` instead of ``hidden``: ``aux`` lands in
-``ModelOutput.aux``, where its registered loss terms (``losses.LOSS_TERMS``) read it. A spec
+``ModelOutput.aux``, where its registered loss terms (``losses.LOSS_TERMS``) read it (MAG leaves
+its gate scale there). A spec
 with ``uses_context=True`` is also given ``context=FusionContext(...)``: the model's
 label-description embeddings and the label-token similarity ``G_t`` (LE-MER reads both).
 ``check(config, options)`` (optional) rejects a config the fusion cannot work with (a

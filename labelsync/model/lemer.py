@@ -166,18 +166,25 @@ def _nan(labels: Tensor) -> Tensor:
     return torch.full(labels.shape, float("nan"), device=labels.device)
 
 
-def frames_term(model: Any, out: Any, context: Any) -> Tensor:
+def frames_term(_model: Any, out: Any, context: Any) -> Tensor:
     """The ``lemer_frames`` loss term: eq. 6 per sample, the label-frame CE averaged over the
     modalities; NaN for labels outside the model's classes and in text-only batches."""
     parts = out.aux.get(AUX_KEY)
     if parts is None:
         return _nan(context.labels)
-    safe = context.labels.clamp(0, model.config.num_labels - 1)
-    values = [
-        nn.functional.cross_entropy(logits.float(), safe, reduction="none")
-        for logits in parts["frame_logits"].values()
-    ]
+    values = [_label_loss(logits, context) for logits in parts["frame_logits"].values()]
     return torch.stack(values).mean(dim=0).masked_fill(~context.in_range, float("nan"))
+
+
+def _label_loss(logits: Tensor, context: Any) -> Tensor:
+    """Per sample: CE against the class, or BCE per label for a multi-label model (as the
+    label-token head's loss, ``tasks.label_attention_loss``)."""
+    if context.task == "multi_label":
+        targets = context.targets.to(logits.device)
+        bce = nn.functional.binary_cross_entropy_with_logits
+        return bce(logits.float(), targets, reduction="none").mean(dim=1)
+    safe = context.labels.clamp(0, logits.shape[1] - 1)  # out-of-range rows are masked after
+    return nn.functional.cross_entropy(logits.float(), safe, reduction="none")
 
 
 def constraint_term(_model: Any, out: Any, context: Any) -> Tensor:

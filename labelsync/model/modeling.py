@@ -17,8 +17,8 @@ Top to bottom:
 4. Semantic synchronisation: ``T_f = MLP(LayerNorm(MeanPool(E_f)))`` in the description space,
    trained by the triplet description-contrastive loss (eq. 15, ``losses.py``).
 5. Optional, not in A-MESS: label-guided attention (seed 001, LE-MER, ``label_attention.py``)
-   over the text tokens: ``E_f``, or the encoder output before a fusion of stage ``"output"``
-   (``fusion="le-mer"`` reads its ``G_t``).
+   over the text tokens: ``E_f``, or the encoder output before a fusion that reads its ``G_t``
+   (``uses_context``: ``fusion="le-mer"``).
 6. Classifier (eq. 16): ``[pool(E_f), T_f (, label summary)] -> LayerNorm -> Dropout -> Linear``:
    class logits, one logit per label (``task: multi_label``, sigmoid) or one score
    (``regression``); ``tasks.py`` holds the task losses. A fusion with its own heads
@@ -210,7 +210,7 @@ class IntentModel(DescriptionBank, nn.Module):
         aux: dict[str, Any],
     ) -> tuple[Tensor, LabelAttentionOutput | None]:
         """The encoder with the fusion applied at its stage (A-ME: eqs. 1, 4-14): ``(hidden, the
-        label-token head's output if it ran before an output-stage fusion)``; what the fusion
+        label-token head's output if it ran before the fusion, for LE-MER)``; what the fusion
         hands to the loss terms (``FusionOutput.aux``) goes into ``aux``."""
         expected = self.config.modalities
         if set(present) != set(expected):
@@ -253,7 +253,7 @@ class IntentModel(DescriptionBank, nn.Module):
         if stage == "output":
             hidden = self.encoder(**encoder_inputs)[0]
             label_out = None
-            if self.label_attention is not None:  # the text tokens H_t, before the fusion
+            if self.label_attention is not None and spec.uses_context:  # H_t, before LE-MER
                 label_out = self._label_tokens(hidden, text_mask.bool())
                 context.text_similarity = label_out.similarity
             return apply(hidden), label_out

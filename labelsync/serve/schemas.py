@@ -61,7 +61,9 @@ class PredictionOut(BaseModel):
     label: str
     score: float
     top_k: list[LabelScore]
-    in_scope: bool | None = Field(None, description="None: no out-of-scope threshold set.")
+    in_scope: bool | None = Field(
+        None, description="None: no threshold (a store of one label, never calibrated)."
+    )
     oos_score: float | None = None
     threshold: float | None = None
 

@@ -3,6 +3,7 @@ head files (safetensors) of a fitted store. The folder format itself is :mod:`.f
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from .threshold import Threshold
 from .vectors import LabelVectors
 
 __all__ = ["body_of", "fitted_embedder", "load", "save"]
+
+log = logging.getLogger(__name__)
 
 
 def save(store: Any, path: Path) -> Path:
@@ -88,6 +91,9 @@ def load(
 
         data = read_blob(path, HEAD_FILE, meta)
         head = LogisticHead.from_arrays(meta["head"]["labels"], load_arrays(data))
+        if not head.matches(vectors.labels):
+            log.warning("%s: the logistic head was fitted on other labels; dropped", path)
+            head = None
     body = (path / BODY_FILE, meta["sha256"][BODY_FILE]) if fit is not None else None
     if body is not None and verify:
         read_blob(path, BODY_FILE, meta)  # refused now, not at the first text

@@ -86,12 +86,14 @@ class Threshold:
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> Threshold | None:
-        """The threshold a store saved; stores written before the default existed have a
-        number only when it was calibrated."""
+        """The threshold a store saved; a store written before the default existed has a
+        number when it was calibrated (with its calibration record) or set by hand."""
         value = meta.get("threshold")
         if value is None:
             return None
-        method = meta.get("threshold_method") or "calibrated"
+        method = meta.get("threshold_method") or (
+            "calibrated" if meta.get("calibration") else "manual"
+        )
         return cls(
             float(value), method if method in METHODS else "manual", meta.get("calibration") or {}
         )

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import LabelsyncError
 from ..inference.bank import BankError, FeatureBank, file_sha256
 from ..inference.modes import KnnSettings, KnnState, choose_weight, get_inference
 from .arguments import TrainConfig
@@ -233,6 +232,10 @@ class Evaluator:
         it on dev now. ``loaded``: the ``(model, tokenizer)`` of the checkpoint, if at hand.
         """
         mode, settings = get_inference(inference), settings or KnnSettings()
+        if mode.needs_bank:
+            from .tasks import require_single_label
+
+            require_single_label(self.config.model.task, f"{mode.name} inference")
         seed = self.run.best_seed() if seed is None else seed
         if not mode.needs_bank:
             if not splits:
@@ -305,10 +308,9 @@ class Evaluator:
         seed, model, tokenizer = self.checkpoint(seed)
         if model.config.task != "single_label":  # multi-label / regression (training/tasks.py)
             if mode.name != "softmax":
-                raise LabelsyncError(
-                    f"{mode.name} inference is single-label only; this run's task is "
-                    f"{model.config.task}"
-                )
+                from .tasks import require_single_label
+
+                require_single_label(model.config.task, f"{mode.name} inference")
             return self._task_report(model, tokenizer, split, seed, folder, save)
         state, found = self.knn_state(
             mode.name, seed, knn, loaded=(model, tokenizer), splits=(split,)

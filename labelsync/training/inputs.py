@@ -98,15 +98,22 @@ def prepare_data(
 def announce_text_only(config: TrainConfig, dataset: Any) -> None:
     """One line when the chosen fusion will not run and the text encoder runs alone: a warning
     when a multimodal dataset (MIntRec, MIntRec2.0) came without video/audio features, a note
-    for ``text_only`` or a text dataset (CLINC150, custom data without feature files)."""
+    for ``text_only`` or a text dataset (CLINC150, custom data without feature files). A fusion
+    with its own heads (CARAT, HyCon) still runs, on the text stream alone."""
+    from ..model.fusion import FUSIONS
+
     if config.model.fusion != "none" and (config.text_only or not dataset.feature_stores):
         missing = dataset.name in _MULTIMODAL_DATASETS and not config.text_only
+        head = FUSIONS[config.model.fusion].head
         log.log(
             logging.WARNING if missing else logging.INFO,
-            "%s: %s: the %s fusion falls back to text only (the text encoder alone)",
+            "%s: %s: the %s fusion %s",
             dataset.name,
             "text_only is set" if config.text_only else "no video/audio features",
             config.model.fusion,
+            "runs on the text stream alone"
+            if head
+            else "falls back to text only (the text encoder alone)",
         )
 
 

@@ -120,7 +120,8 @@ def summary_markdown(summary: dict[str, Any], metrics: Sequence[str] | None = No
         lines.append("| " + " | ".join(cells) + " |")
     seeds = ", ".join(map(str, summary["seeds"]))
     note = (
-        f"Seeds: {seeds} (mean ± sample std, %). Published: the test results the source "
+        f"Seeds: {seeds} (mean ± sample std; % except MAE and correlation). Published: the "
+        "test results the source "
         "prints (%, with BERT and the dataset's released features); "
         "ours: measured on the data given to this sweep with the encoder and features shown."
     )

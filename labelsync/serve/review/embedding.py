@@ -4,6 +4,7 @@ rebuilding the store after an edit encodes only the texts that changed."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Any
 
 import numpy as np
 
@@ -16,8 +17,10 @@ class CachingEmbedder(Embedder):
     """Encodes each distinct text once (least recently used texts are dropped past
     ``max_entries``); ``encoded`` counts the texts that were actually run through the model."""
 
-    def __init__(self, name: str, device: str | None = None, max_entries: int = 50_000):
-        super().__init__(name, device)
+    def __init__(
+        self, name: str, device: str | None = None, max_entries: int = 50_000, model: Any = None
+    ):
+        super().__init__(name, device, model=model)
         self.max_entries = max_entries
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self.encoded = 0

@@ -78,14 +78,20 @@ class ReviewSession:
         }
         self.threshold: float | None = None
         self._examples: dict[str, list[str]] = {}
-        embedder = options.embedder
+        embedder, body = options.embedder, None
         if options.store is not None:
             store = LabelStore.load(options.store)  # files only; the model loads below
             self.settings = {k: getattr(store, k) for k in self.settings}
-            self.threshold = store.threshold
+            info = store.threshold_info
+            # a calibrated or hand-set threshold is kept; a default one is derived again by each
+            # working copy, except in a fitted space, whose spread only the fitted store knows
+            if info is not None and (info.method != "default" or store.fit_info is not None):
+                self.threshold = info.value
             self._examples = {normalize_label(e.label): list(e.examples) for e in store.entries}
             embedder = store.embedder_name
-        self.embedder = CachingEmbedder(embedder) if embedder else CachingEmbedder(_default())
+            if store.fit_info is not None:  # embed with the fitted body (its head is not used)
+                body = store.embedder.model
+        self.embedder = CachingEmbedder(embedder or _default(), model=body)
         self.dev = self._read_dev(options.data) if options.data else None
         self._regenerated: dict[str, LabelDescriptions] = {}
         self._seeds: dict[str, int] = {}
