@@ -34,10 +34,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .blocks import FusionOutput
+from .blocks import FusionOutput, attendable
 from .carat_memory import CaratMemory
 from .method_options import CaratOptions
-from .sequence import SequenceEncoder, attendable
+from .sequence import SequenceEncoder
 
 __all__ = ["CaratFusion", "CaratOutput", "LabelWiseAttention", "shuffle_columns"]
 

@@ -9,34 +9,12 @@ first (zero) slot instead of producing NaN.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
-__all__ = ["SequenceEncoder", "sinusoidal_positions", "last_valid", "attendable"]
+from .blocks import attendable, sinusoidal_positions
 
-
-def sinusoidal_positions(length: int, dim: int, device: torch.device | None = None) -> Tensor:
-    """``[length, dim]`` sine/cosine position codes (Vaswani et al. 2017)."""
-    position = torch.arange(length, device=device, dtype=torch.float32)[:, None]
-    rate = torch.exp(
-        torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim)
-    )
-    codes = torch.zeros(length, dim, device=device)
-    codes[:, 0::2] = torch.sin(position * rate)
-    codes[:, 1::2] = torch.cos(position * rate[: dim // 2])
-    return codes
-
-
-def attendable(mask: Tensor) -> Tensor:
-    """``mask [B, L]`` with position 0 made real for samples without any real position."""
-    mask = mask.bool()
-    empty = ~mask.any(dim=1)
-    if bool(empty.any()):
-        mask = mask.clone()
-        mask[empty, 0] = True
-    return mask
+__all__ = ["SequenceEncoder", "last_valid"]
 
 
 def last_valid(states: Tensor, mask: Tensor) -> Tensor:

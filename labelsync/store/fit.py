@@ -339,20 +339,9 @@ def dev_scores(store: Any, rows: Sequence[LabelledText | tuple[str, str]]) -> di
 @contextmanager
 def _bar(show: bool, description: str) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar on stderr (interactive terminals only) driven by ``(done, total)``."""
-    from rich import progress as bars
-    from rich.console import Console
+    from .._progress import progress_bars
 
-    console = Console(stderr=True)
-    columns = [
-        bars.TextColumn("{task.description}"),
-        bars.BarColumn(),
-        bars.MofNCompleteColumn(),
-        bars.TimeElapsedColumn(),
-        bars.TimeRemainingColumn(),
-    ]
-    with bars.Progress(
-        *columns, console=console, transient=True, disable=not (show and console.is_terminal)
-    ) as bar:
+    with progress_bars(show) as bar:
         task = bar.add_task(description, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
 

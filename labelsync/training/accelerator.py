@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._progress import progress_bars
 from .arguments import TrainConfig
 
 __all__ = ["make_accelerator", "progress_bars"]
@@ -24,22 +25,4 @@ def make_accelerator(config: TrainConfig) -> Any:
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
         dynamo_backend="inductor" if config.compile else None,
-    )
-
-
-def progress_bars(show: bool) -> Any:
-    """Epoch and step bars on stderr (only when ``show`` and on an interactive terminal)."""
-    from rich import progress as bars
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    columns = [
-        bars.TextColumn("{task.description}"),
-        bars.BarColumn(),
-        bars.MofNCompleteColumn(),
-        bars.TimeElapsedColumn(),
-        bars.TimeRemainingColumn(),
-    ]
-    return bars.Progress(
-        *columns, console=console, transient=True, disable=not (show and console.is_terminal)
     )

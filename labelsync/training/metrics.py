@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "classification_metrics",
     "per_class_metrics",
+    "class_rows",
     "confusion",
     "per_class_csv",
     "per_class_markdown",
@@ -59,9 +60,15 @@ def per_class_metrics(
     from sklearn.metrics import precision_recall_fscore_support
 
     ids = list(range(len(names)))
-    p, r, f, s = precision_recall_fscore_support(
+    scores = precision_recall_fscore_support(
         np.asarray(y_true), np.asarray(y_pred), labels=ids, zero_division=0
     )
+    return class_rows(names, *scores)
+
+
+def class_rows(names: Sequence[str], p: Any, r: Any, f: Any, s: Any) -> list[dict[str, Any]]:
+    """Rows of ``precision_recall_fscore_support`` arrays: label, precision, recall, F1,
+    support (one per class or label, in order)."""
     return [
         {
             "label": names[i],
@@ -70,7 +77,7 @@ def per_class_metrics(
             "f1": round(float(f[i]), 4),
             "support": int(s[i]),
         }
-        for i in ids
+        for i in range(len(names))
     ]
 
 

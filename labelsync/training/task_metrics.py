@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .metrics import METRIC_NAMES
+from .metrics import METRIC_NAMES, class_rows
 
 __all__ = [
     "TASK_METRICS",
@@ -113,19 +113,10 @@ def per_label_metrics(y_true: Any, y_pred: Any, names: Sequence[str]) -> list[di
     """One row per label of 0/1 arrays ``[N, K]``: label, precision, recall, F1, support."""
     from sklearn.metrics import precision_recall_fscore_support
 
-    p, r, f, s = precision_recall_fscore_support(
+    scores = precision_recall_fscore_support(
         np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int), zero_division=0
     )
-    return [
-        {
-            "label": names[i],
-            "precision": round(float(p[i]), 4),
-            "recall": round(float(r[i]), 4),
-            "f1": round(float(f[i]), 4),
-            "support": int(s[i]),
-        }
-        for i in range(len(names))
-    ]
+    return class_rows(names, *scores)
 
 
 def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, float]:
