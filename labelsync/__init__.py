@@ -26,11 +26,15 @@ _EXPORTS = {
     "DescriptionCache": "labelsync.describe.cache",
     "Embedder": "labelsync.store.embedder",
     "LabelStore": "labelsync.store.label_store",
+    "FitConfig": "labelsync.store.fit",
     "LabelsyncError": "labelsync.errors",
     "AMessConfig": "labelsync.model",
     "AMessModel": "labelsync.model",
     "ModelConfig": "labelsync.model",
     "IntentModel": "labelsync.model",
+    "FusionSpec": "labelsync.model",
+    "register_fusion": "labelsync.model",
+    "register_loss": "labelsync.model",
     "load_dataset": "labelsync.data",
     "IntentDataset": "labelsync.data",
     "Trainer": "labelsync.training",
@@ -61,11 +65,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .inference import KnnSettings
     from .labels import LabelSet, normalize_label
     from .media import ExtractSettings, Featurizer, extract_clip, extract_features
+    from .model import FusionSpec, register_fusion, register_loss
     from .ood import available_detectors, register_detector
     from .ood.evaluate import evaluate_open_set
     from .predict import Predictor
     from .prediction import Prediction
     from .store.embedder import Embedder
+    from .store.fit import FitConfig
     from .store.label_store import LabelStore
     from .training import Sweep, TrainConfig, Trainer
 
