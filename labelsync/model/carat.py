@@ -118,6 +118,9 @@ class CaratFusion(nn.Module):
         self.modalities = ("text", *config.modalities)
         d, dz, labels = options.hidden, options.latent, config.num_labels
         n = len(self.modalities)
+        # FRR/SRR rebuild a modality from the others: with text alone there are none, and the
+        # levels would read only the input-independent intrinsic vectors, so they are skipped
+        self.levels = (options.first_level and n > 1, options.second_level and n > 1)
         # H^t: E_f projected to d and layer-normalised, as a post-norm Transformer's output is
         self.text = nn.Sequential(nn.Linear(hidden, d), nn.LayerNorm(d))
         self.extractors = nn.ModuleDict(
@@ -138,7 +141,7 @@ class CaratFusion(nn.Module):
             self.encoders = nn.ModuleDict({m: _mlp(d, dz, d) for m in self.modalities})
             self.decoders = nn.ModuleDict({m: _mlp(dz, d, d) for m in self.modalities})
             self.memory = CaratMemory(n, labels, dz, options.queue_size, options.momentum)
-        if options.first_level or options.second_level:  # f^{va2t}, f^{ta2v}, f^{tv2a}
+        if any(self.levels):  # f^{va2t}, f^{ta2v}, f^{tv2a}
             self.reconstruct = nn.ModuleDict({m: _mlp(n * d, d, d) for m in self.modalities})
 
     # --- pieces -----------------------------------------------------------------------------
@@ -172,7 +175,7 @@ class CaratFusion(nn.Module):
         masks: dict[str, Tensor],
     ) -> FusionOutput:
         """``E_f`` (+ frames) -> ``FusionOutput(E_f, {"logits", "carat"})``."""
-        opts = self.options
+        opts, (first_level, second_level) = self.options, self.levels
         states = {"text": self.text(hidden)}
         # a sample without frames attends to its first (padding) slot instead of giving NaN
         masks = {"text": text_mask.bool(), **{m: attendable(masks[m]) for m in features}}
@@ -194,15 +197,15 @@ class CaratFusion(nn.Module):
         else:  # eq. 17
             first_in = u_o[:, None].expand(-1, n, -1, -1, -1)
         final = u_o
-        if opts.first_level:
+        if first_level:
             result.u_alpha = final = self._reconstruct(first_in)
             result.s_alpha = self._selected(final)
-        if opts.second_level:
+        if second_level:
             second_in = first_in if result.u_alpha is None else result.u_alpha[:, None]
             final = self._reconstruct(second_in.expand(-1, n, -1, -1, -1))
             result.s_beta = self._selected(final)
         if self.encoders is not None:  # the embeddings of eq. 6: Z_o, Z_alpha, Z_beta
-            levels = [u_o] + [result.u_alpha] * opts.first_level + [final] * opts.second_level
+            levels = [u_o] + [result.u_alpha] * first_level + [final] * second_level
             result.latent = torch.stack([self._latent(u) for u in levels], dim=2)
         b, _, c, d = final.shape
         result.agg = self.aggregator(final.reshape(b, n, c * d))  # h_c(q^m), eq. 13
