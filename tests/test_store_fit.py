@@ -199,6 +199,9 @@ def test_cli_index_fit_classify_add_and_info(clinc, tmp_path, capsys):
     row = json.loads(out)
     assert code == 0 and row["label"] == "balance" and row["threshold_method"] == "default"
     assert 0.0 < row["score"] <= 1.0 and row["oos_score"] != row["score"]  # head probability
+    code, out, _ = run_cli(capsys, "classify", "--store", store, text)  # the table says both
+    flag = "no" if row["in_scope"] else "yes"
+    assert code == 0 and f"{flag} ({row['oos_score']:.3f})" in out
 
     code, out, _ = run_cli(capsys, "store", "info", store)
     assert code == 0 and "fitted: 12 examples of 6 labels, 32 pairs" in out

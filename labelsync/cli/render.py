@@ -24,7 +24,9 @@ def stderr_console() -> Console:
 
 
 def prediction_table(predictions: list[Prediction], title: str, top_k: int) -> Table:
-    """A rich table of predictions: text, label, score, OOS flag and the runner-up labels."""
+    """A rich table of predictions: text, label, score, OOS flag and the runner-up labels. When
+    the out-of-scope decision was made on another score than the one shown (a fitted store's
+    logistic head ranks, the nearest-label score decides), that score follows the flag."""
     from rich.table import Table
     from rich.text import Text
 
@@ -33,6 +35,8 @@ def prediction_table(predictions: list[Prediction], title: str, top_k: int) -> T
         table.add_column(column, overflow="fold")
     for p in predictions:
         oos = "-" if p.in_scope is None else ("no" if p.in_scope else "yes")
+        if p.oos_score is not None and abs(p.oos_score - p.score) > 5e-4:
+            oos += f" ({p.oos_score:.3f})"
         others = ", ".join(f"{name} {score:.2f}" for name, score in p.top_k[1:])
         table.add_row(Text(p.text), Text(p.label), f"{p.score:.3f}", oos, Text(others))
     return table

@@ -11,7 +11,7 @@ import typer
 
 from ..errors import LabelsyncError
 from . import app
-from .render import stderr_console, stdout_console
+from .render import prediction_table, stderr_console, stdout_console
 
 logger = logging.getLogger(__name__)
 
@@ -223,17 +223,8 @@ def classify_command(
             record = {**prediction.to_dict(), "threshold_method": method}
             typer.echo(json.dumps(record, ensure_ascii=False))
         return
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=Text(f"{store_dir} ({len(store)} labels)"), title_justify="left")
-    for column in ("text", "label", "score", "OOS", f"top {top_k}"):
-        table.add_column(column, overflow="fold")
-    for p in predictions:
-        oos = "-" if p.in_scope is None else ("no" if p.in_scope else "yes")
-        others = ", ".join(f"{name} {score:.2f}" for name, score in p.top_k[1:])
-        table.add_row(Text(p.text), Text(p.label), f"{p.score:.3f}", oos, Text(others))
-    stdout_console().print(table)
+    title = f"{store_dir} ({len(store)} labels)"
+    stdout_console().print(prediction_table(predictions, title, top_k))
     _say(_threshold_line(store))
 
 
