@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from step_timing import time_steps  # noqa: E402
 
 TEXT_LEN, FRAMES = 50, 50
 VARIANTS = {  # preset, task, labels, video dim, audio dim
@@ -110,25 +109,8 @@ def measure_step(args: argparse.Namespace) -> dict:
     batch = {k: v.to(device) for k, v in batch.items()}
     train = TrainConfig(dataset="bench", encoder=args.encoder, learning_rate=5e-5)
     optimizer, scheduler = make_optimizer(train, model, batches_per_epoch=100)
-    times = []
-    for step in range(args.warmup + args.steps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        loss = model(batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if step >= args.warmup:
-            times.append((time.perf_counter() - started) * 1000)
-    peak = (
-        torch.cuda.max_memory_allocated() / 2**20
-        if device.type == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    timing = time_steps(
+        model, batch, optimizer, scheduler, device, warmup=args.warmup, steps=args.steps
     )
     return {
         "bench": "affect_step",
@@ -142,10 +124,7 @@ def measure_step(args: argparse.Namespace) -> dict:
         "encoder": args.encoder,
         "batch_size": args.batch_size,
         "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
-        "steps": args.steps,
-        "step_ms_median": round(statistics.median(times), 1),
-        "step_ms_min": round(min(times), 1),
-        "peak_memory_mb": round(peak, 1),
+        **timing,
     }
 
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +27,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from step_timing import time_steps  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = {
@@ -92,27 +92,8 @@ def measure_step(args: argparse.Namespace) -> dict:
     optimizer, scheduler = make_optimizer(config, model, batches_per_epoch=100)
     batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
     batch["text_inputs"] = {k: v.to(device) for k, v in batch["text_inputs"].items()}
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    times = []
-    for step in range(args.warmup + args.steps):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        loss = model(batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if step >= args.warmup:
-            times.append((time.perf_counter() - started) * 1000)
-    peak = (
-        torch.cuda.max_memory_allocated() / 2**20
-        if device.type == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    timing = time_steps(
+        model, batch, optimizer, scheduler, device, warmup=args.warmup, steps=args.steps
     )
     return {
         "bench": "train_step",
@@ -125,11 +106,7 @@ def measure_step(args: argparse.Namespace) -> dict:
         "video": [args.video_len, args.video_dim] if variant["features"] else None,
         "audio": [args.audio_len, args.audio_dim] if variant["features"] else None,
         "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
-        "steps": args.steps,
-        "step_ms_median": round(statistics.median(times), 1),
-        "step_ms_min": round(min(times), 1),
-        "peak_memory_mb": round(peak, 1),
-        "peak_memory_kind": "cuda max_memory_allocated" if device.type == "cuda" else "max RSS",
+        **timing,
     }
 
 
