@@ -31,27 +31,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from labelsync.descriptions import Descriptions  # noqa: E402
 from labelsync.labels import LabelSet, normalize_label  # noqa: E402
 from labelsync.offline import installed_offline_models  # noqa: E402
+from labelsync.serve.review.embedding import CachingEmbedder  # noqa: E402 - each text once
 from labelsync.store import Embedder, LabelStore, ood_metrics  # noqa: E402
 from labelsync.store.threshold import default_threshold  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "clinc150" / "data_full.json"
 SPREADS = (1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0)
-
-
-class CachedEmbedder(Embedder):
-    """Encodes each distinct text once (the stores below share most of their texts)."""
-
-    def __init__(self, name: str):
-        super().__init__(name)
-        self.memo: dict[str, np.ndarray] = {}
-
-    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        new = [t for t in dict.fromkeys(texts) if t not in self.memo]
-        for text, vector in zip(new, super().encode(new, batch_size), strict=True):
-            self.memo[text] = vector
-        if not texts:
-            return super().encode([])
-        return np.stack([self.memo[t] for t in texts])
 
 
 def stores(data: dict, embedder: Embedder):
@@ -118,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             sink.write(json.dumps(row) + "\n")
 
     for embedder_name in args.embedders or installed_offline_models():
-        embedder = CachedEmbedder(embedder_name)
+        embedder = CachingEmbedder(embedder_name)
         splits = {}
         for split in ("val", "test"):
             texts, gold = zip(*data[split], strict=True)

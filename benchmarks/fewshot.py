@@ -37,27 +37,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from labelsync.descriptions import Descriptions  # noqa: E402
 from labelsync.labels import LabelSet  # noqa: E402
-from labelsync.store import Embedder, LabelStore, ood_metrics  # noqa: E402
+from labelsync.serve.review.embedding import CachingEmbedder  # noqa: E402 - each text once
+from labelsync.store import LabelStore, ood_metrics  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "clinc150" / "data_full.json"
 METHODS = ("store", "fit", "fit+anchors", "fit+anchors+logistic")
-
-
-class CachedEmbedder(Embedder):
-    """The unfitted embedder, encoding each distinct text once: every unfitted store of the
-    run shares the split's query vectors and most of its label texts."""
-
-    def __init__(self, name: str):
-        super().__init__(name)
-        self.memo: dict[str, np.ndarray] = {}
-
-    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        new = [t for t in dict.fromkeys(texts) if t not in self.memo]
-        for text, vector in zip(new, super().encode(new, batch_size), strict=True):
-            self.memo[text] = vector
-        if not texts:
-            return super().encode([])
-        return np.stack([self.memo[t] for t in texts])
 
 
 def sample_examples(data: dict, shots: int, seed: int) -> dict[str, list[str]]:
@@ -149,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     source = LabelSet.preset("clinc150") if args.names_only else Descriptions.reviewed("clinc150")
     texts, gold = (list(part) for part in zip(*data[args.split], strict=True))
     oos = [text for text, _ in data[f"oos_{args.split}"]]
-    embedder = CachedEmbedder(args.embedder)
+    embedder = CachingEmbedder(args.embedder)
     results: dict[tuple[int, str], list[dict]] = {}
     for shots in args.shots:
         for seed in args.seeds:
