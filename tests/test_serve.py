@@ -58,6 +58,9 @@ def test_classify_labels_health_docs_and_metrics(store_dir):
         assert labels[0]["descriptions"] == DESCRIPTIONS["book_flight"]
         health = http.get("/healthz").json()
         assert health["status"] == "ok" and health["kind"] == "store" and health["labels"] == 3
+        expected_threshold = LabelStore.load(store_dir).threshold_info
+        assert health["threshold"]["threshold_method"] == "default"
+        assert health["threshold"]["describe"] == expected_threshold.describe()
         docs = http.get("/docs")
         assert docs.status_code == 200 and "cdn" not in docs.text.lower()  # works offline
         assert http.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200

@@ -77,7 +77,9 @@ def test_serve_two_workers_with_a_key_classify_server_reload_and_sigterm(
         code, out, err = run_cli(capsys, "classify", "--server", url, "--store", store_dir,
                                  "book me a flight to rome", "--json")  # fmt: skip
         assert code == 0, err
-        assert json.loads(out)["label"] == "book_flight" and "warning" not in err
+        row = json.loads(out)
+        assert row["label"] == "book_flight" and "warning" not in err
+        assert row["threshold_method"] == "default"  # as a local classify says it
 
         store = LabelStore.load(store_dir)
         store.add(MORE)
@@ -85,6 +87,7 @@ def test_serve_two_workers_with_a_key_classify_server_reload_and_sigterm(
         code, out, err = run_cli(capsys, "classify", "--server", url, "--store", store_dir,
                                  "send 50 dollars to my savings")  # fmt: skip
         assert code == 0 and "does not serve" in err  # the server still has the old version
+        assert "OOS threshold" in out and "(default, from the store" in out
         assert httpx2.post(f"{url}/v1/reload", headers=auth).json()["labels"] == 4
         question = {"texts": ["send 50 dollars to my savings"]}
         for _ in range(8):  # whichever worker answers, it has the new store

@@ -139,13 +139,18 @@ def classify_via_server(
         if store_dir is not None:
             _check_same_store(client, store_dir)
         predictions = client.classify(texts, top_k=top_k)
+        threshold = client.health().get("threshold") or {}
     if as_json:
+        method = threshold.get("threshold_method")
         for prediction in predictions:
-            typer.echo(json.dumps(prediction.to_dict(), ensure_ascii=False))
+            record = {**prediction.to_dict(), "threshold_method": method}
+            typer.echo(json.dumps(record, ensure_ascii=False))
         return
     stdout_console().print(
         prediction_table(predictions, f"{server} ({len(predictions)} texts)", top_k)
     )
+    if threshold.get("describe"):
+        stdout_console().print(threshold["describe"], soft_wrap=True, markup=False, highlight=False)
 
 
 def _check_same_store(client: Client, store_dir: Path) -> None:

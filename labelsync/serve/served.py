@@ -198,6 +198,14 @@ class ServedStore(_Served):
         """One forward pass before serving, so the first request does not pay for it."""
         self.model.classify(["warm up"], top_k=1)
 
+    def info(self) -> dict[str, Any]:
+        """``/healthz``, plus the out-of-scope threshold in use and how it was set."""
+        threshold = self.model.threshold_info
+        if threshold is None:
+            return {**super().info(), "threshold": None}
+        described = {"describe": threshold.describe()}
+        return {**super().info(), "threshold": {**threshold.to_meta(), **described}}
+
     def label_names(self) -> list[str]:
         """The served label names, in model order."""
         return self.model.labels
