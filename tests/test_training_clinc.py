@@ -8,23 +8,13 @@ from pathlib import Path
 import pytest
 from test_training_helpers import single_thread  # noqa: F401 - fixture
 
+from labelsync.data.synthetic_tasks import MIXCLINC_LABELS
 from labelsync.training import TrainConfig, Trainer
 
 CLINC150 = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "clinc150" / "data_full.json"
 )
-LABELS = [
-    "book_flight",
-    "weather",
-    "alarm",
-    "transfer",
-    "pay_bill",
-    "restaurant_reservation",
-    "translate",
-    "timer",
-    "play_music",
-    "credit_score",
-]
+LABELS = MIXCLINC_LABELS
 PER_LABEL = {"train": 20, "val": 5, "test": 10}
 
 

@@ -16,7 +16,7 @@ import pytest
 from conftest import CLINC150, needs_clinc
 from test_training_helpers import single_thread, tiny_encoder  # noqa: F401 - fixture
 
-from labelsync.data.synthetic_tasks import write_mixclinc, write_mmsa
+from labelsync.data.synthetic_tasks import MIXCLINC_LABELS, write_mixclinc, write_mmsa
 from labelsync.descriptions import Descriptions
 from labelsync.predict import Predictor
 from labelsync.training import TrainConfig, Trainer
@@ -24,18 +24,7 @@ from labelsync.training.evaluation import Evaluator
 from labelsync.training.task_metrics import multilabel_metrics, tune_thresholds
 from labelsync.training.tasks import sigmoid
 
-LABELS = [
-    "book_flight",
-    "weather",
-    "alarm",
-    "transfer",
-    "pay_bill",
-    "restaurant_reservation",
-    "translate",
-    "timer",
-    "play_music",
-    "credit_score",
-]
+LABELS = MIXCLINC_LABELS
 MIX_SIZES = {"train": 96, "dev": 50, "test": 80}
 
 

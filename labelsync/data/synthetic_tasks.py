@@ -29,9 +29,22 @@ from .custom import LABEL_SEPARATOR
 from .mmsa import MMSA_SPLITS, MOSEI_EMOTIONS
 from .synthetic import _texts
 
-__all__ = ["write_mmsa", "write_mixclinc", "MMSA_TEST_SIZES"]
+__all__ = ["write_mmsa", "write_mixclinc", "MMSA_TEST_SIZES", "MIXCLINC_LABELS"]
 
 MMSA_TEST_SIZES = {"train": 48, "dev": 16, "test": 16}
+# ten CLINC150 intents from different domains: the small MixCLINC of the tests and benchmarks
+MIXCLINC_LABELS = [
+    "book_flight",
+    "weather",
+    "alarm",
+    "transfer",
+    "pay_bill",
+    "restaurant_reservation",
+    "translate",
+    "timer",
+    "play_music",
+    "credit_score",
+]
 
 
 def write_mmsa(
