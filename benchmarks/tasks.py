@@ -18,8 +18,8 @@ accuracy, macro-F1, the best trivial baseline (every row answered with the k mos
 labels, best k), wall time of the whole run (model load, descriptions, training, test) and the
 training time alone. ``text`` is the text-only preset, ``a-mess`` the default (on text-only data
 A-ME has nothing to fuse: the encoder + semantic synchronisation with the triplet loss, several
-positives per row). ``carat`` (text only: M = 1) and ``le-mer`` (label-token attention) are the seed methods; a preset
-that is not installed gets a "preset not available" row.
+positives per row). ``carat`` (text only: M = 1) and ``le-mer`` (label-token attention) are
+the seed methods; a preset that is not installed gets a "preset not available" row.
 """
 
 from __future__ import annotations
